@@ -1,0 +1,5 @@
+//! REST handlers, one module per resource.
+
+pub mod contacts;
+pub mod groups;
+pub mod phone_numbers;

@@ -1,0 +1,79 @@
+//! The HTTP router: REST routes, health, the OpenAPI document, request ids and the body limit.
+
+use crate::request_id::assign_request_id;
+use crate::rest::{contacts, groups, phone_numbers};
+use crate::state::AppState;
+use crate::surface::{ApiError, ExternalV2, WhatsAppV1};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+
+/// Request bodies above this are refused with 413.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The OpenAPI document of every REST path Parley serves.
+pub const OPENAPI: &str = include_str!("../../../schema/openapi.json");
+
+/// The REST routes and liveness, with shared layers. GraphQL is merged in by the binary.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { (StatusCode::OK, "ok") }))
+        .route(
+            "/api/v2/openapi.json",
+            get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+        .route(
+            "/api/v2/external/phone-numbers",
+            get(phone_numbers::list).post(phone_numbers::register),
+        )
+        .route(
+            "/api/v2/external/phone-numbers/{id}",
+            get(phone_numbers::get)
+                .patch(phone_numbers::update)
+                .delete(phone_numbers::remove),
+        )
+        .route(
+            "/v1/whatsapp/contacts",
+            get(contacts::list).post(contacts::create),
+        )
+        .route(
+            "/v1/whatsapp/contacts/import",
+            axum::routing::post(contacts::import),
+        )
+        .route(
+            "/v1/whatsapp/contacts/bulk",
+            axum::routing::post(contacts::bulk_update).delete(contacts::bulk_delete),
+        )
+        .route(
+            "/v1/whatsapp/contacts/{contactId}",
+            get(contacts::get)
+                .put(contacts::update)
+                .delete(contacts::delete),
+        )
+        .route(
+            "/v1/whatsapp/groups",
+            get(groups::list)
+                .post(groups::rename)
+                .delete(groups::delete),
+        )
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// Layers every route (REST and GraphQL) shares: request ids and the body limit.
+pub fn with_common_layers(router: Router) -> Router {
+    router
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(assign_request_id))
+}
+
+async fn not_found(uri: Uri) -> Response {
+    let message = format!("No route for {}", uri.path());
+    if uri.path().starts_with("/v1/") {
+        ApiError::<WhatsAppV1>::new(StatusCode::NOT_FOUND, "NOT_FOUND", message).into_response()
+    } else {
+        ApiError::<ExternalV2>::new(StatusCode::NOT_FOUND, "NOT_FOUND", message).into_response()
+    }
+}

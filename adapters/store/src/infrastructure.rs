@@ -1,0 +1,102 @@
+//! The use cases' infrastructure on PostgreSQL.
+
+use crate::pools::Pools;
+use application::{AppError, Clock, EventKey, Freshness, Infrastructure, SecretBox};
+use cqrs_es::persist::PersistedEventStore;
+use domain::contact::Contact;
+use domain::phone_number::PhoneNumber;
+use domain::WorkspaceId;
+use postgres_es::PostgresEventRepository;
+use projections::CheckpointWatch;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// The system clock.
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now()
+    }
+}
+
+/// Event stores per aggregate (postgres-es), read-model lookups and the read-your-writes wait.
+pub struct PgInfrastructure {
+    pub pools: Pools,
+    contacts: PersistedEventStore<PostgresEventRepository, Contact>,
+    phone_numbers: PersistedEventStore<PostgresEventRepository, PhoneNumber>,
+    secrets: Arc<dyn SecretBox>,
+    clock: Arc<dyn Clock>,
+    pub watch: CheckpointWatch,
+}
+
+impl PgInfrastructure {
+    /// Wires the stores on `pools`.
+    pub fn new(pools: Pools, secrets: Arc<dyn SecretBox>, watch: CheckpointWatch) -> Self {
+        let repository = || PostgresEventRepository::new(pools.events.clone());
+        Self {
+            contacts: PersistedEventStore::new_event_store(repository()),
+            phone_numbers: PersistedEventStore::new_event_store(repository()),
+            pools,
+            secrets,
+            clock: Arc::new(SystemClock),
+            watch,
+        }
+    }
+}
+
+impl Infrastructure for PgInfrastructure {
+    type Contacts = PersistedEventStore<PostgresEventRepository, Contact>;
+    type PhoneNumbers = PersistedEventStore<PostgresEventRepository, PhoneNumber>;
+
+    fn contact_store(&self) -> &Self::Contacts {
+        &self.contacts
+    }
+
+    fn phone_number_store(&self) -> &Self::PhoneNumbers {
+        &self.phone_numbers
+    }
+
+    fn clock(&self) -> &dyn Clock {
+        self.clock.as_ref()
+    }
+
+    fn secrets(&self) -> &dyn SecretBox {
+        self.secrets.as_ref()
+    }
+
+    async fn wait_for_read_models(&self, events: &[EventKey]) -> Result<Freshness, AppError> {
+        let keys: Vec<(String, String, i64)> = events
+            .iter()
+            .map(|k| {
+                (
+                    k.aggregate_type.to_string(),
+                    k.aggregate_id.clone(),
+                    k.sequence as i64,
+                )
+            })
+            .collect();
+        let reached = self
+            .watch
+            .wait_for(&keys)
+            .await
+            .map_err(AppError::internal)?;
+        Ok(if reached {
+            Freshness::Fresh
+        } else {
+            Freshness::Stale
+        })
+    }
+
+    async fn contacts_in_group(
+        &self,
+        workspace: WorkspaceId,
+        account_id: Uuid,
+        group: &str,
+    ) -> Result<Vec<Uuid>, AppError> {
+        let client = self.pools.queries.get().await.map_err(AppError::internal)?;
+        projections::contacts::ids_in_group(&**client, workspace, account_id, group)
+            .await
+            .map_err(AppError::internal)
+    }
+}

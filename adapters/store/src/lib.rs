@@ -1,0 +1,16 @@
+//! PostgreSQL adapters: connection pools, migrations, the event store (postgres-es), workspaces
+//! and API tokens, the secret box, and the [`PgInfrastructure`] the use cases run on.
+
+pub mod infrastructure;
+pub mod migrations;
+pub mod pools;
+pub mod secret_box;
+pub mod tenancy;
+
+pub use infrastructure::PgInfrastructure;
+pub use pools::Pools;
+pub use secret_box::{AeadSecretBox, SecretKeyError};
+pub use tenancy::{Tenancy, TokenIdentity};
+
+/// The application as wired on PostgreSQL.
+pub type ParleyApp = application::Application<PgInfrastructure>;

@@ -1,0 +1,64 @@
+//! Applies `schema/migrations/*.sql` in order, each once, under an advisory lock so that
+//! concurrent `parley migrate` runs are safe.
+
+/// The migrations, in order: (version, SQL).
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_event_store",
+        include_str!("../../../schema/migrations/0001_event_store.sql"),
+    ),
+    (
+        "0002_tenancy",
+        include_str!("../../../schema/migrations/0002_tenancy.sql"),
+    ),
+    (
+        "0003_read_models",
+        include_str!("../../../schema/migrations/0003_read_models.sql"),
+    ),
+];
+
+/// Arbitrary key of the advisory lock that serializes migrations.
+const MIGRATION_LOCK: i64 = 0x7061_726c_6579_0001;
+
+/// Why migrating failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrationError {
+    #[error("database: {0}")]
+    Database(#[from] tokio_postgres::Error),
+    #[error("database pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+}
+
+/// Applies what is missing; returns the versions applied now.
+pub async fn migrate(pool: &deadpool_postgres::Pool) -> Result<Vec<&'static str>, MigrationError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())",
+    )
+    .await?;
+    let mut applied = Vec::new();
+    for (version, sql) in MIGRATIONS {
+        let done = tx
+            .query_opt(
+                "SELECT 1 FROM schema_migrations WHERE version = $1",
+                &[version],
+            )
+            .await?
+            .is_some();
+        if done {
+            continue;
+        }
+        tx.batch_execute(sql).await?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[version],
+        )
+        .await?;
+        applied.push(*version);
+    }
+    tx.commit().await?;
+    Ok(applied)
+}

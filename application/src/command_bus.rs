@@ -1,0 +1,84 @@
+//! Executes one command on one aggregate through a cqrs-es event store.
+//!
+//! This is cqrs-es's `CqrsFramework::execute_with_metadata` without its in-process query dispatch
+//! (read models are built by the projector from the log, never from that dispatch), and returning
+//! what was committed so callers can wait for read models and count what changed.
+
+use crate::error::from_aggregate_error;
+use crate::{AppError, EventKey};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use std::collections::HashMap;
+
+/// How often a command is retried when another writer committed to the same aggregate first.
+const CONFLICT_RETRIES: usize = 5;
+
+/// What a command committed.
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    /// The keys of the events appended, in order; empty when the command changed nothing.
+    pub events: Vec<EventKey>,
+}
+
+impl Committed {
+    /// Whether the command changed anything.
+    pub fn changed(&self) -> bool {
+        !self.events.is_empty()
+    }
+}
+
+/// Runs commands against an aggregate type.
+pub struct CommandBus;
+
+impl CommandBus {
+    /// Loads the aggregate, lets it decide, appends its events with the request's metadata in one
+    /// transaction. On an optimistic-concurrency conflict the whole cycle is retried: the aggregate
+    /// decides again on the newer state.
+    pub async fn execute<A, S>(
+        store: &S,
+        services: &A::Services,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: HashMap<String, String>,
+    ) -> Result<Committed, AppError>
+    where
+        A: Aggregate,
+        A::Command: Clone,
+        A::Error: Into<AppError>,
+        S: EventStore<A>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut loaded = store
+                .load_aggregate(aggregate_id)
+                .await
+                .map_err(from_aggregate_error)?;
+            let sink: EventSink<A> = EventSink::default();
+            loaded
+                .aggregate()
+                .handle(command.clone(), services, &sink)
+                .await
+                .map_err(|e| e.into())?;
+            let events = sink.collect().await;
+            if events.is_empty() {
+                return Ok(Committed::default());
+            }
+            match store.commit(events, loaded, metadata.clone()).await {
+                Ok(committed) => {
+                    let events = committed
+                        .iter()
+                        .map(|e| EventKey {
+                            aggregate_type: A::TYPE,
+                            aggregate_id: e.aggregate_id.clone(),
+                            sequence: e.sequence,
+                        })
+                        .collect();
+                    return Ok(Committed { events });
+                }
+                Err(AggregateError::AggregateConflict) if attempt < CONFLICT_RETRIES => continue,
+                Err(error) => return Err(from_aggregate_error(error)),
+            }
+        }
+    }
+}

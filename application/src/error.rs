@@ -1,0 +1,117 @@
+//! The application's errors, with the codes both surfaces (REST and GraphQL) report.
+
+use cqrs_es::AggregateError;
+use domain::contact::ContactError;
+use domain::phone_number::PhoneNumberError;
+
+/// A stable, machine-readable error code, the same in REST and GraphQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    ValidationError,
+    InvalidPhoneNumber,
+    NotFound,
+    Conflict,
+    Unauthorized,
+    PayloadTooLarge,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The wire form, e.g. `VALIDATION_ERROR`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ValidationError => "VALIDATION_ERROR",
+            Self::InvalidPhoneNumber => "INVALID_PHONE_NUMBER",
+            Self::NotFound => "NOT_FOUND",
+            Self::Conflict => "CONFLICT",
+            Self::Unauthorized => "UNAUTHORIZED",
+            Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::Internal => "INTERNAL_ERROR",
+        }
+    }
+
+    /// The HTTP status this code maps to.
+    pub fn http_status(self) -> u16 {
+        match self {
+            Self::ValidationError | Self::InvalidPhoneNumber => 400,
+            Self::Unauthorized => 401,
+            Self::NotFound => 404,
+            Self::Conflict => 409,
+            Self::PayloadTooLarge => 413,
+            Self::Internal => 500,
+        }
+    }
+}
+
+/// Why a use case failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    InvalidPhoneNumber(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    /// Infrastructure failed (database down, corrupt event). Logged in full, reported vaguely.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl AppError {
+    /// The code reported to callers.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Validation(_) => ErrorCode::ValidationError,
+            Self::InvalidPhoneNumber(_) => ErrorCode::InvalidPhoneNumber,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// Wraps an infrastructure failure.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+impl From<domain::e164::InvalidE164> for AppError {
+    fn from(error: domain::e164::InvalidE164) -> Self {
+        Self::InvalidPhoneNumber(error.to_string())
+    }
+}
+
+impl From<ContactError> for AppError {
+    fn from(error: ContactError) -> Self {
+        match error {
+            ContactError::NotFound => Self::NotFound("contact"),
+            ContactError::AlreadyExists(_) => Self::Conflict(error.to_string()),
+            ContactError::Invalid { .. } => Self::Validation(error.to_string()),
+        }
+    }
+}
+
+impl From<PhoneNumberError> for AppError {
+    fn from(error: PhoneNumberError) -> Self {
+        match error {
+            PhoneNumberError::NotFound => Self::NotFound("phone number"),
+            PhoneNumberError::AlreadyRegistered(_) => Self::Conflict(error.to_string()),
+            PhoneNumberError::Invalid { .. } => Self::Validation(error.to_string()),
+        }
+    }
+}
+
+/// Maps cqrs-es's error: the aggregate's own error keeps its meaning, the rest is infrastructure.
+pub fn from_aggregate_error<E: std::error::Error + Into<AppError>>(
+    error: AggregateError<E>,
+) -> AppError {
+    match error {
+        AggregateError::UserError(e) => e.into(),
+        AggregateError::AggregateConflict => {
+            AppError::Conflict("the resource was changed concurrently; retry".into())
+        }
+        other => AppError::internal(other),
+    }
+}

@@ -1,0 +1,28 @@
+//! Parley's use cases. Adapters call these; they add command metadata (actor, correlation id,
+//! time), pick aggregate ids, enforce tenancy, and wait for read models to catch up.
+
+pub mod command_bus;
+pub mod contacts;
+pub mod context;
+pub mod error;
+pub mod phone_numbers;
+pub mod ports;
+
+pub use command_bus::{CommandBus, Committed};
+pub use contacts::{BulkAction, BulkOutcome, ContactInput, ImportOutcome};
+pub use context::{Actor, RequestContext};
+pub use error::{AppError, ErrorCode};
+pub use phone_numbers::{PhoneNumberChangesInput, PhoneNumberInput};
+pub use ports::{Clock, EventKey, Freshness, Infrastructure, SecretBox, SecretBoxError};
+
+/// The use cases, over the infrastructure that carries them out.
+pub struct Application<I: Infrastructure> {
+    pub infra: I,
+}
+
+impl<I: Infrastructure> Application<I> {
+    /// Wraps the infrastructure.
+    pub fn new(infra: I) -> Self {
+        Self { infra }
+    }
+}

@@ -1,0 +1,75 @@
+//! What the application needs from the outside world, as traits the adapters implement.
+
+use cqrs_es::{Aggregate, EventStore};
+use domain::contact::Contact;
+use domain::phone_number::PhoneNumber;
+use domain::{SealedSecret, WorkspaceId};
+use std::future::Future;
+use uuid::Uuid;
+
+use crate::AppError;
+
+/// The clock; tests may fix it.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> chrono::DateTime<chrono::Utc>;
+}
+
+/// Why a secret could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretBoxError {
+    #[error("the secret could not be decrypted with the configured key")]
+    Undecryptable,
+}
+
+/// Encrypts secrets (Meta access tokens) before they enter an event, and decrypts them for use.
+pub trait SecretBox: Send + Sync {
+    fn seal(&self, plaintext: &str) -> SealedSecret;
+    fn open(&self, sealed: &SealedSecret) -> Result<String, SecretBoxError>;
+}
+
+/// One stored event, named by its aggregate and sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventKey {
+    pub aggregate_type: &'static str,
+    pub aggregate_id: String,
+    pub sequence: usize,
+}
+
+/// Whether read models reflected a write when the caller was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// Every read model has folded the write.
+    Fresh,
+    /// The bounded wait ran out first; the write is durable but reads may not show it yet.
+    Stale,
+}
+
+/// Everything the use cases need from infrastructure, bundled so use cases take one parameter.
+pub trait Infrastructure: Send + Sync + 'static {
+    type Contacts: EventStore<Contact>;
+    type PhoneNumbers: EventStore<PhoneNumber>;
+
+    fn contact_store(&self) -> &Self::Contacts;
+    fn phone_number_store(&self) -> &Self::PhoneNumbers;
+    fn clock(&self) -> &dyn Clock;
+    fn secrets(&self) -> &dyn SecretBox;
+
+    /// Waits (bounded) until every read model has folded the given events.
+    fn wait_for_read_models(
+        &self,
+        events: &[EventKey],
+    ) -> impl Future<Output = Result<Freshness, AppError>> + Send;
+
+    /// Ids of the workspace's live contacts on `account_id` that are in `group` (read model).
+    fn contacts_in_group(
+        &self,
+        workspace: WorkspaceId,
+        account_id: Uuid,
+        group: &str,
+    ) -> impl Future<Output = Result<Vec<Uuid>, AppError>> + Send;
+}
+
+/// The aggregate type names stored in the event log, for use cases that name events.
+pub fn aggregate_type<A: Aggregate>() -> &'static str {
+    A::TYPE
+}

@@ -1,0 +1,224 @@
+//! `parley`: the one binary. Serves HTTP, migrates, and carries the operator commands.
+
+mod config;
+mod wiring;
+
+use application::{PhoneNumberInput, RequestContext};
+use clap::{Parser, Subcommand};
+use config::Config;
+use domain::phone_number::PhoneNumberStatus;
+use domain::WorkspaceId;
+use std::io::Write;
+use std::process::ExitCode;
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(
+    name = "parley",
+    version,
+    about = "Event-sourced backend for the WhatsApp Business Platform"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply schema/ migrations to DATABASE_URL (idempotent).
+    Migrate,
+    /// Serve HTTP on PARLEY_LISTEN and run the projector in this process.
+    Serve,
+    /// Workspaces.
+    Workspace {
+        #[command(subcommand)]
+        command: WorkspaceCommand,
+    },
+    /// Phone numbers.
+    #[command(name = "phone-number")]
+    PhoneNumber {
+        #[command(subcommand)]
+        command: PhoneNumberCommand,
+    },
+    /// Read the event log.
+    Events {
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+    /// Read models.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCommand,
+    },
+    /// Ensure the demo workspace and phone number exist; print a fresh token for them once.
+    Demo,
+}
+
+#[derive(Subcommand)]
+enum WorkspaceCommand {
+    /// Create a workspace; prints {"workspace_id": "...", "token": "wat_..."}.
+    Create { name: String },
+}
+
+#[derive(Subcommand)]
+enum PhoneNumberCommand {
+    /// Register a WhatsApp business number; prints {"id": "..."}.
+    Add {
+        #[arg(long)]
+        workspace: Uuid,
+        #[arg(long)]
+        phone_number_id: String,
+        #[arg(long)]
+        waba_id: String,
+        #[arg(long)]
+        display_phone_number: String,
+        #[arg(long)]
+        verified_name: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        /// VERIFIED, UNVERIFIED (default) or PENDING.
+        #[arg(long)]
+        status: Option<String>,
+        /// Meta access token; prefer the META_ACCESS_TOKEN environment variable.
+        #[arg(long, env = "META_ACCESS_TOKEN", hide_env_values = true)]
+        access_token: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Print an aggregate's events as JSON lines.
+    List {
+        #[arg(long)]
+        aggregate_type: String,
+        #[arg(long)]
+        aggregate_id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCommand {
+    /// Drop and refold read models from the first event (all, or the one named).
+    Rebuild { name: Option<String> },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG")
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let config = Config::from_env();
+    match run(cli.command, config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json(value: serde_json::Value) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{value}");
+}
+
+async fn run(command: Command, config: Config) -> Result<(), String> {
+    match command {
+        Command::Migrate => {
+            let pools = wiring::pools(&config).await?;
+            let applied = store::migrations::migrate(&pools.queries)
+                .await
+                .map_err(|e| e.to_string())?;
+            eprintln!(
+                "migrations applied: {}",
+                if applied.is_empty() {
+                    "none (up to date)".to_string()
+                } else {
+                    applied.join(", ")
+                }
+            );
+            Ok(())
+        }
+        Command::Serve => wiring::serve(config).await,
+        Command::Workspace {
+            command: WorkspaceCommand::Create { name },
+        } => {
+            let pools = wiring::pools(&config).await?;
+            let (id, token) = store::Tenancy::new(pools.queries)
+                .create_workspace(&name)
+                .await
+                .map_err(|e| e.to_string())?;
+            print_json(serde_json::json!({ "workspace_id": id, "token": token }));
+            Ok(())
+        }
+        Command::PhoneNumber {
+            command:
+                PhoneNumberCommand::Add {
+                    workspace,
+                    phone_number_id,
+                    waba_id,
+                    display_phone_number,
+                    verified_name,
+                    display_name,
+                    status,
+                    access_token,
+                },
+        } => {
+            let status = status.map(|s| s.parse::<PhoneNumberStatus>()).transpose()?;
+            let wired = wiring::application(&config).await?;
+            let workspace = WorkspaceId(workspace);
+            let exists = store::Tenancy::new(wired.infra.pools.queries.clone())
+                .workspace_exists(workspace)
+                .await
+                .map_err(|e| e.to_string())?;
+            if !exists {
+                return Err(format!("workspace {workspace} does not exist"));
+            }
+            let input = PhoneNumberInput {
+                phone_number_id,
+                waba_id,
+                waba_name: None,
+                display_phone_number,
+                display_name,
+                verified_name,
+                status,
+                access_token,
+            };
+            let (id, _) = wired
+                .register_phone_number(&RequestContext::cli(workspace), input)
+                .await
+                .map_err(|e| e.to_string())?;
+            print_json(serde_json::json!({ "id": id }));
+            Ok(())
+        }
+        Command::Events {
+            command:
+                EventsCommand::List {
+                    aggregate_type,
+                    aggregate_id,
+                },
+        } => {
+            let pools = wiring::pools(&config).await?;
+            let client = pools.queries.get().await.map_err(|e| e.to_string())?;
+            let events = projections::log::events_of(&**client, &aggregate_type, &aggregate_id)
+                .await
+                .map_err(|e| e.to_string())?;
+            if events.is_empty() {
+                return Err(format!("no events for {aggregate_type} {aggregate_id}"));
+            }
+            for event in events {
+                print_json(event.to_json());
+            }
+            Ok(())
+        }
+        Command::Projections {
+            command: ProjectionsCommand::Rebuild { name },
+        } => wiring::rebuild(&config, name.as_deref()).await,
+        Command::Demo => wiring::demo(&config).await,
+    }
+}

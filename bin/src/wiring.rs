@@ -1,0 +1,197 @@
+//! Wiring: pools, the application, the projector and the HTTP server.
+
+use crate::config::Config;
+use application::{PhoneNumberInput, RequestContext};
+use domain::phone_number::PhoneNumberStatus;
+use projections::{all_projections, CheckpointWatch, Projector, RebuildProgress, Shutdown};
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use store::{AeadSecretBox, ParleyApp, PgInfrastructure, Pools};
+
+/// Connects to the database.
+pub async fn pools(config: &Config) -> Result<Pools, String> {
+    Pools::connect(&config.database_url, config.pool_size)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn secret_box(config: &Config) -> Result<Arc<AeadSecretBox>, String> {
+    let key = config
+        .secret_key
+        .as_deref()
+        .ok_or("PARLEY_SECRET_KEY is not set (make run generates one in .data/secret.key)")?;
+    Ok(Arc::new(
+        AeadSecretBox::from_encoded_key(key).map_err(|e| e.to_string())?,
+    ))
+}
+
+fn watch(pools: &Pools, config: &Config) -> CheckpointWatch {
+    let names = all_projections().iter().map(|p| p.name()).collect();
+    CheckpointWatch::new(
+        pools.queries.clone(),
+        names,
+        config.read_your_writes_timeout,
+    )
+}
+
+/// The application on PostgreSQL.
+pub async fn application(config: &Config) -> Result<ParleyApp, String> {
+    let pools = pools(config).await?;
+    let watch = watch(&pools, config);
+    tokio::spawn(watch.clone().listen(pools.database_url.clone()));
+    Ok(ParleyApp::new(PgInfrastructure::new(
+        pools,
+        secret_box(config)?,
+        watch,
+    )))
+}
+
+/// `parley serve`: HTTP plus the projector, until Ctrl-C or SIGTERM.
+pub async fn serve(config: Config) -> Result<(), String> {
+    let app = Arc::new(application(&config).await?);
+    let shutdown = Shutdown::new();
+    let projector = Projector::new(
+        app.infra.pools.queries.clone(),
+        all_projections(),
+        app.infra.watch.clone(),
+    );
+    projector
+        .ensure_checkpoints()
+        .await
+        .map_err(|e| e.to_string())?;
+    let projector_task = tokio::spawn(projector.run(shutdown.clone()));
+
+    let state = api::AppState::new(app);
+    let router =
+        api::router::with_common_layers(api::router(state.clone()).merge(graphql::router(state)));
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    tracing::info!(listen = %config.listen, "parley is serving");
+    let stop = shutdown.clone();
+    axum::serve(listener, router)
+        .with_graceful_shutdown(async move {
+            wait_for_signal().await;
+            stop.trigger();
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    shutdown.trigger();
+    let _ = tokio::time::timeout(Duration::from_secs(10), projector_task).await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// `parley projections rebuild [NAME]`: refolds with a progress bar on stderr and prints the rate.
+pub async fn rebuild(config: &Config, name: Option<&str>) -> Result<(), String> {
+    let pools = pools(config).await?;
+    let projector = Projector::new(
+        pools.queries.clone(),
+        all_projections(),
+        watch(&pools, config),
+    );
+    let started = std::time::Instant::now();
+    let folded = projector
+        .rebuild(name, draw_progress)
+        .await
+        .map_err(|e| e.to_string())?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!();
+    println!(
+        "rebuilt {} in {:.2}s: {} events folded, {:.0} events/s",
+        name.unwrap_or("all projections"),
+        seconds,
+        folded,
+        folded as f64 / seconds.max(1e-9)
+    );
+    Ok(())
+}
+
+fn draw_progress(progress: RebuildProgress) {
+    const WIDTH: usize = 30;
+    let ratio = if progress.total == 0 {
+        1.0
+    } else {
+        progress.folded as f64 / progress.total as f64
+    };
+    let filled = (ratio * WIDTH as f64).round() as usize;
+    let rate = progress.folded as f64 / progress.elapsed.as_secs_f64().max(1e-9);
+    let mut err = std::io::stderr().lock();
+    let _ = write!(
+        err,
+        "\r{:<14} [{}{}] {}/{} events, {:.0}/s",
+        progress.projection,
+        "#".repeat(filled.min(WIDTH)),
+        " ".repeat(WIDTH - filled.min(WIDTH)),
+        progress.folded,
+        progress.total,
+        rate
+    );
+    let _ = err.flush();
+}
+
+const DEMO_WORKSPACE: &str = "demo";
+
+/// `parley demo`: the demo workspace with one phone number, and a fresh token printed once.
+pub async fn demo(config: &Config) -> Result<(), String> {
+    let app = application(config).await?;
+    let tenancy = store::Tenancy::new(app.infra.pools.queries.clone());
+    let (workspace, token) = match tenancy
+        .find_workspace(DEMO_WORKSPACE)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Some(workspace) => {
+            let token = tenancy
+                .issue_token(workspace, "make run")
+                .await
+                .map_err(|e| e.to_string())?;
+            (workspace, token)
+        }
+        None => tenancy
+            .create_workspace(DEMO_WORKSPACE)
+            .await
+            .map_err(|e| e.to_string())?,
+    };
+    let input = PhoneNumberInput {
+        phone_number_id: "100000000000001".into(),
+        waba_id: "200000000000001".into(),
+        waba_name: Some("Parley Demo".into()),
+        display_phone_number: "+15550100001".into(),
+        display_name: Some("Parley Demo".into()),
+        verified_name: Some("Parley Demo".into()),
+        status: Some(PhoneNumberStatus::Verified),
+        access_token: Some("sandbox-access-token".into()),
+    };
+    let number = match app
+        .register_phone_number(&RequestContext::cli(workspace), input)
+        .await
+    {
+        Ok((id, _)) => id,
+        Err(application::AppError::Conflict(_)) => {
+            domain::phone_number::phone_number_id("100000000000001")
+        }
+        Err(other) => return Err(other.to_string()),
+    };
+    println!("Demo workspace {workspace}");
+    println!("  phone number (accountId): {number}");
+    println!("  API token (shown once):   {token}");
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! Read models folded from the event log, and the projector that keeps them current.
+//!
+//! The projector tails `events` in commit-safe order (see [`log`]), hands each batch to every
+//! [`Projection`], and writes the read-model changes and its checkpoint in one transaction.
+
+pub mod contacts;
+pub mod log;
+pub mod phone_numbers;
+pub mod runner;
+pub mod shutdown;
+pub mod watch;
+
+pub use log::{Position, StoredEvent};
+pub use runner::{Projection, Projector, ProjectorError, RebuildProgress};
+pub use shutdown::Shutdown;
+pub use watch::CheckpointWatch;
+
+use std::sync::Arc;
+
+/// Every read model Parley maintains, in the order they are folded.
+pub fn all_projections() -> Vec<Arc<dyn Projection>> {
+    vec![
+        Arc::new(phone_numbers::PhoneNumbersProjection),
+        Arc::new(contacts::ContactsProjection),
+    ]
+}

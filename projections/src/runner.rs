@@ -1,0 +1,304 @@
+//! The projector: folds the event log into read models, durably and gap-safely.
+//!
+//! Each projection has a checkpoint row. One step locks that row, reads the next settled batch
+//! after it, folds the batch, moves the checkpoint and commits, all in one transaction: a crash
+//! leaves both the read model and the checkpoint as they were, and two processes (or a rebuild
+//! and a running server) never fold the same batch twice because the row lock serializes them.
+
+use crate::log::{self, Position, StoredEvent};
+use crate::shutdown::Shutdown;
+use crate::watch::CheckpointWatch;
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_postgres::Transaction;
+
+/// Events folded per transaction while serving.
+const LIVE_BATCH: i64 = 2_000;
+/// Events folded per transaction during a rebuild.
+const REBUILD_BATCH: i64 = 10_000;
+/// Safety-net poll when no notification arrives.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+/// Retry delay while committed events wait behind an older open transaction.
+const UNSETTLED_RETRY: Duration = Duration::from_millis(2);
+
+/// Why folding failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    #[error("database: {0}")]
+    Database(#[from] tokio_postgres::Error),
+    #[error("database pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    #[error("event {aggregate_type}/{aggregate_id}#{sequence} cannot be read: {reason}")]
+    UnreadableEvent {
+        aggregate_type: String,
+        aggregate_id: String,
+        sequence: i64,
+        reason: String,
+    },
+    #[error("no projection named '{0}'")]
+    UnknownProjection(String),
+}
+
+impl ProjectorError {
+    /// An event whose payload does not deserialize into its aggregate's event type.
+    pub fn unreadable(event: &StoredEvent, reason: impl ToString) -> Self {
+        Self::UnreadableEvent {
+            aggregate_type: event.aggregate_type.clone(),
+            aggregate_id: event.aggregate_id.clone(),
+            sequence: event.sequence,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+/// A read model: which tables it owns and how a batch of events changes them.
+pub trait Projection: Send + Sync {
+    /// The checkpoint name, also accepted by `parley projections rebuild NAME`.
+    fn name(&self) -> &'static str;
+    /// The tables it owns; a rebuild truncates them.
+    fn tables(&self) -> &'static [&'static str];
+    /// Folds a batch (in log order) into its tables within `tx`. Events of other aggregates are ignored.
+    fn apply<'a>(
+        &'a self,
+        tx: &'a Transaction<'a>,
+        events: &'a [StoredEvent],
+    ) -> BoxFuture<'a, Result<(), ProjectorError>>;
+}
+
+/// How far a rebuild has come.
+#[derive(Debug, Clone, Copy)]
+pub struct RebuildProgress {
+    pub projection: &'static str,
+    pub folded: u64,
+    pub total: u64,
+    pub elapsed: Duration,
+}
+
+/// Runs projections against the event log.
+#[derive(Clone)]
+pub struct Projector {
+    pool: deadpool_postgres::Pool,
+    projections: Vec<Arc<dyn Projection>>,
+    watch: CheckpointWatch,
+}
+
+impl Projector {
+    /// A projector for `projections`, reporting its progress through `watch`.
+    pub fn new(
+        pool: deadpool_postgres::Pool,
+        projections: Vec<Arc<dyn Projection>>,
+        watch: CheckpointWatch,
+    ) -> Self {
+        Self {
+            pool,
+            projections,
+            watch,
+        }
+    }
+
+    /// The projections it runs.
+    pub fn projections(&self) -> &[Arc<dyn Projection>] {
+        &self.projections
+    }
+
+    /// Creates missing checkpoint rows (at the start of the log).
+    pub async fn ensure_checkpoints(&self) -> Result<(), ProjectorError> {
+        let client = self.pool.get().await?;
+        for projection in &self.projections {
+            client
+                .execute(
+                    "INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+                    &[&projection.name()],
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Folds the next batch of at most `limit` settled events; returns how many were folded.
+    pub async fn step(
+        &self,
+        projection: &dyn Projection,
+        limit: i64,
+    ) -> Result<usize, ProjectorError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let row = tx
+            .query_one(
+                "SELECT tx_id::text, position FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
+                &[&projection.name()],
+            )
+            .await?;
+        let tx_text: &str = row.get(0);
+        let after = Position {
+            tx_id: tx_text.parse().unwrap_or_default(),
+            global_position: row.get(1),
+        };
+        let events = log::settled_after(&*tx, after, limit).await?;
+        let Some(last) = events.last().map(|e| e.position) else {
+            return Ok(0);
+        };
+        projection.apply(&tx, &events).await?;
+        tx.execute(
+            "UPDATE projection_checkpoints SET tx_id = $2::text::xid8, position = $3, updated_at = now() WHERE name = $1",
+            &[&projection.name(), &last.tx_id.to_string(), &last.global_position],
+        )
+        .await?;
+        tx.execute(
+            "SELECT pg_notify('parley_checkpoints', $1)",
+            &[&projection.name()],
+        )
+        .await?;
+        tx.commit().await?;
+        self.watch.checkpoint_moved();
+        Ok(events.len())
+    }
+
+    /// Folds until no settled event is left; returns how many were folded.
+    pub async fn catch_up(
+        &self,
+        projection: &dyn Projection,
+        batch: i64,
+    ) -> Result<u64, ProjectorError> {
+        let mut folded = 0;
+        loop {
+            let n = self.step(projection, batch).await?;
+            if n == 0 {
+                return Ok(folded);
+            }
+            folded += n as u64;
+        }
+    }
+
+    /// Keeps every projection current until shutdown: folds, then sleeps until the log
+    /// notifies new events (or the safety-net poll fires).
+    pub async fn run(self, shutdown: Shutdown) {
+        if let Err(error) = self.ensure_checkpoints().await {
+            tracing::error!(%error, "projector cannot create its checkpoints");
+        }
+        let mut tasks = Vec::new();
+        for projection in self.projections.clone() {
+            let projector = self.clone();
+            let shutdown = shutdown.clone();
+            tasks.push(tokio::spawn(async move {
+                projector.run_one(projection, shutdown).await
+            }));
+        }
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+
+    async fn run_one(&self, projection: Arc<dyn Projection>, shutdown: Shutdown) {
+        let mut wake = self.watch.event_notifications();
+        let mut failures = 0u32;
+        while !shutdown.is_triggered() {
+            match self.step(projection.as_ref(), LIVE_BATCH).await {
+                Ok(0) => {
+                    failures = 0;
+                    let delay = match self.has_unsettled(projection.as_ref()).await {
+                        Ok(true) => UNSETTLED_RETRY,
+                        _ => IDLE_POLL,
+                    };
+                    tokio::select! {
+                        _ = wake.changed() => {}
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.triggered() => {}
+                    }
+                }
+                Ok(_) => failures = 0,
+                Err(error) => {
+                    failures += 1;
+                    let delay = Duration::from_millis(100 * 2u64.pow(failures.min(6)));
+                    tracing::error!(projection = projection.name(), %error, ?delay, "projection step failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.triggered() => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn has_unsettled(&self, projection: &dyn Projection) -> Result<bool, ProjectorError> {
+        let client = self.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT tx_id::text, position FROM projection_checkpoints WHERE name = $1",
+                &[&projection.name()],
+            )
+            .await?;
+        let tx_text: &str = row.get(0);
+        let after = Position {
+            tx_id: tx_text.parse().unwrap_or_default(),
+            global_position: row.get(1),
+        };
+        Ok(log::unsettled_after(&**client, after).await?)
+    }
+
+    /// Drops and refolds read models from the first event: all projections, or the one named.
+    /// Reports progress after every batch.
+    pub async fn rebuild(
+        &self,
+        name: Option<&str>,
+        mut progress: impl FnMut(RebuildProgress),
+    ) -> Result<u64, ProjectorError> {
+        let selected: Vec<Arc<dyn Projection>> = match name {
+            None => self.projections.clone(),
+            Some(name) => vec![self
+                .projections
+                .iter()
+                .find(|p| p.name() == name)
+                .cloned()
+                .ok_or_else(|| ProjectorError::UnknownProjection(name.to_string()))?],
+        };
+        self.ensure_checkpoints().await?;
+        let total: u64 = {
+            let client = self.pool.get().await?;
+            log::count_events(&**client).await?.values().sum::<i64>() as u64
+        };
+        let mut all_folded = 0;
+        for projection in selected {
+            self.reset(projection.as_ref()).await?;
+            let started = Instant::now();
+            let mut folded = 0u64;
+            loop {
+                let n = self.step(projection.as_ref(), REBUILD_BATCH).await?;
+                folded += n as u64;
+                progress(RebuildProgress {
+                    projection: projection.name(),
+                    folded,
+                    total: total.max(folded),
+                    elapsed: started.elapsed(),
+                });
+                if n == 0 {
+                    break;
+                }
+            }
+            all_folded += folded;
+        }
+        Ok(all_folded)
+    }
+
+    /// Empties a projection's tables and moves its checkpoint to the start, atomically.
+    async fn reset(&self, projection: &dyn Projection) -> Result<(), ProjectorError> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.query_one(
+            "SELECT 1 FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
+            &[&projection.name()],
+        )
+        .await?;
+        for table in projection.tables() {
+            tx.batch_execute(&format!("TRUNCATE {table}")).await?;
+        }
+        tx.execute(
+            "UPDATE projection_checkpoints SET tx_id = '0', position = 0, updated_at = now() WHERE name = $1",
+            &[&projection.name()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,217 @@
+//! The black-box test harness: each test gets its own database (cloned from a migrated
+//! template), a Parley server on its own port with the projector running, and a workspace.
+
+use application::{PhoneNumberInput, RequestContext};
+use projections::{all_projections, CheckpointWatch, Projector, Shutdown};
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use store::{AeadSecretBox, ParleyApp, PgInfrastructure, Pools, Tenancy};
+use tokio_postgres::NoTls;
+use uuid::Uuid;
+
+/// The cluster tests run against (`make test` starts it).
+pub fn cluster_url() -> String {
+    std::env::var("PARLEY_TEST_DATABASE_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .expect("set PARLEY_TEST_DATABASE_URL (make test does)")
+}
+
+fn with_database(url: &str, database: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("database URL ends in /dbname");
+    format!("{base}/{database}")
+}
+
+async fn admin(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .expect("connect to test cluster");
+    tokio::spawn(connection);
+    client
+}
+
+/// A fresh, migrated database; returns its URL.
+pub async fn fresh_database() -> String {
+    let url = cluster_url();
+    let client = admin(&url).await;
+    // One template per migration set, created once across all test processes.
+    let template = "parley_test_template";
+    client
+        .execute("SELECT pg_advisory_lock(7340001)", &[])
+        .await
+        .unwrap();
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&template])
+        .await
+        .unwrap()
+        .is_some();
+    if !exists {
+        client
+            .batch_execute(&format!("CREATE DATABASE {template}"))
+            .await
+            .unwrap();
+    }
+    // Migrating is idempotent, so an existing template picks up new migrations too.
+    let pools = Pools::connect(&with_database(&url, template), 2)
+        .await
+        .expect("template pools");
+    store::migrations::migrate(&pools.queries)
+        .await
+        .expect("migrate template");
+    pools.events.close().await;
+    drop(pools);
+    let name = format!("parley_test_{}", Uuid::new_v4().simple());
+    let mut created = false;
+    for _ in 0..50 {
+        // CREATE DATABASE … TEMPLATE fails while another session is connected to the template.
+        match client
+            .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+            .await
+        {
+            Ok(()) => {
+                created = true;
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    client
+        .execute("SELECT pg_advisory_unlock(7340001)", &[])
+        .await
+        .unwrap();
+    assert!(created, "could not create test database {name}");
+    with_database(&url, &name)
+}
+
+/// A running Parley on a fresh database, with one workspace (token and phone number) ready.
+pub struct TestApp {
+    pub base_url: String,
+    pub database_url: String,
+    pub app: Arc<ParleyApp>,
+    pub http: reqwest::Client,
+    pub workspace: Workspace,
+    pub shutdown: Shutdown,
+}
+
+/// A workspace as a test sees it.
+#[derive(Clone, Debug)]
+pub struct Workspace {
+    pub id: domain::WorkspaceId,
+    pub token: String,
+    /// Our id of its phone number (the `accountId` of the WhatsApp API).
+    pub phone_number: Uuid,
+}
+
+impl TestApp {
+    /// Starts everything on a fresh database.
+    pub async fn spawn() -> Self {
+        Self::spawn_with_timeout(Duration::from_secs(5)).await
+    }
+
+    /// Starts everything with the given read-your-writes timeout.
+    pub async fn spawn_with_timeout(read_your_writes: Duration) -> Self {
+        let database_url = fresh_database().await;
+        let pools = Pools::connect(&database_url, 8).await.expect("pools");
+        let names = all_projections().iter().map(|p| p.name()).collect();
+        let watch = CheckpointWatch::new(pools.queries.clone(), names, read_your_writes);
+        tokio::spawn(watch.clone().listen(database_url.clone()));
+        let secrets =
+            Arc::new(AeadSecretBox::from_encoded_key(&AeadSecretBox::generate_key()).unwrap());
+        let app = Arc::new(ParleyApp::new(PgInfrastructure::new(
+            pools.clone(),
+            secrets,
+            watch.clone(),
+        )));
+        let shutdown = Shutdown::new();
+        let projector = Projector::new(pools.queries.clone(), all_projections(), watch);
+        projector.ensure_checkpoints().await.unwrap();
+        tokio::spawn(projector.run(shutdown.clone()));
+
+        let state = api::AppState::new(app.clone());
+        let router = api::router::with_common_layers(
+            api::router(state.clone()).merge(graphql::router(state)),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+
+        let workspace = create_workspace(&app, "test").await;
+        Self {
+            base_url,
+            database_url,
+            app,
+            http: reqwest::Client::new(),
+            workspace,
+            shutdown,
+        }
+    }
+
+    /// Another workspace with its own token and phone number.
+    pub async fn another_workspace(&self) -> Workspace {
+        create_workspace(&self.app, "other").await
+    }
+
+    /// A request builder with the default workspace's token.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.request_as(&self.workspace, method, path)
+    }
+
+    /// A request builder with `workspace`'s token.
+    pub fn request_as(
+        &self,
+        workspace: &Workspace,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {}", workspace.token)).unwrap(),
+        );
+        self.http
+            .request(method, format!("{}{}", self.base_url, path))
+            .headers(headers)
+    }
+
+    /// Sends a request and returns its status and JSON body (Null when the body is not JSON).
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> (u16, Value) {
+        let response = request.send().await.expect("request");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// A connection to the test database.
+    pub async fn db(&self) -> tokio_postgres::Client {
+        admin(&self.database_url).await
+    }
+}
+
+async fn create_workspace(app: &ParleyApp, name: &str) -> Workspace {
+    let tenancy = Tenancy::new(app.infra.pools.queries.clone());
+    let (id, token) = tenancy.create_workspace(name).await.unwrap();
+    let meta_id = format!(
+        "{}",
+        100_000_000_000_000u64 + (Uuid::new_v4().as_u128() % 899_999_999_999_999) as u64
+    );
+    let input = PhoneNumberInput {
+        phone_number_id: meta_id,
+        waba_id: "200000000000001".into(),
+        waba_name: Some("Test WABA".into()),
+        display_phone_number: "+15550100001".into(),
+        display_name: Some("Test".into()),
+        verified_name: Some("Test Inc".into()),
+        status: None,
+        access_token: Some("EAAG-test-access-token".into()),
+    };
+    let (phone_number, _) = app
+        .register_phone_number(&RequestContext::cli(id), input)
+        .await
+        .expect("register phone number");
+    Workspace {
+        id,
+        token,
+        phone_number,
+    }
+}
