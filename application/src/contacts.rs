@@ -4,7 +4,8 @@ use crate::{
     AppError, Application, CommandBus, Committed, EventKey, Freshness, Infrastructure,
     RequestContext,
 };
-use cqrs_es::{AggregateContext, EventStore};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, AggregateContext, EventStore};
 use domain::contact::{
     contact_id, normalize_labels, Contact, ContactCommand, ContactUpdate, NewContact,
 };
@@ -119,6 +120,32 @@ impl<I: Infrastructure> Application<I> {
             context.event_metadata(at),
         )
         .await
+    }
+
+    /// Lets the contact decide on `command` without committing anything.
+    async fn decide_contact_command(
+        &self,
+        context: &RequestContext,
+        id: Uuid,
+        command: ContactCommand,
+    ) -> Result<(), AppError> {
+        let issued = Issued {
+            workspace_id: context.workspace_id,
+            at: self.infra.clock().now(),
+            command,
+        };
+        let mut loaded = self
+            .infra
+            .contact_store()
+            .load_aggregate(&id.to_string())
+            .await
+            .map_err(AppError::internal)?;
+        let contact: &mut Contact = loaded.aggregate();
+        let sink: EventSink<Contact> = EventSink::default();
+        contact
+            .handle(issued, &(), &sink)
+            .await
+            .map_err(AppError::from)
     }
 
     /// Creates a contact on `account_id`; 409 when the phone already has one there.
@@ -328,6 +355,19 @@ impl<I: Infrastructure> Application<I> {
         let mut unique = ids.to_vec();
         unique.sort();
         unique.dedup();
+        // Decide every command before committing any, so that a command one contact refuses
+        // (e.g. one tag too many) leaves all of them unchanged instead of some.
+        let decisions: Vec<Result<(), AppError>> = stream::iter(unique.iter().copied())
+            .map(|id| self.decide_contact_command(context, id, command_for(id)))
+            .buffer_unordered(PARALLEL_COMMANDS)
+            .collect()
+            .await;
+        for decision in decisions {
+            match decision {
+                Ok(()) | Err(AppError::NotFound(_)) => {}
+                Err(other) => return Err(other),
+            }
+        }
         let results: Vec<Result<Committed, AppError>> = stream::iter(unique)
             .map(|id| self.contact_command(context, id, command_for(id)))
             .buffer_unordered(PARALLEL_COMMANDS)

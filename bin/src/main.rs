@@ -170,7 +170,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                 },
         } => {
             let status = status.map(|s| s.parse::<PhoneNumberStatus>()).transpose()?;
-            let wired = wiring::application(&config).await?;
+            let wired = wiring::cli_application(&config).await?;
             let workspace = WorkspaceId(workspace);
             let exists = store::Tenancy::new(wired.infra.pools.queries.clone())
                 .workspace_exists(workspace)
@@ -193,6 +193,7 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
                 .register_phone_number(&RequestContext::cli(workspace), input)
                 .await
                 .map_err(|e| e.to_string())?;
+            wiring::fold_now(&wired).await;
             print_json(serde_json::json!({ "id": id }));
             Ok(())
         }

@@ -26,25 +26,55 @@ fn secret_box(config: &Config) -> Result<Arc<AeadSecretBox>, String> {
     ))
 }
 
-fn watch(pools: &Pools, config: &Config) -> CheckpointWatch {
+fn watch(pools: &Pools, timeout: Duration) -> CheckpointWatch {
     let names = all_projections().iter().map(|p| p.name()).collect();
-    CheckpointWatch::new(
-        pools.queries.clone(),
-        names,
-        config.read_your_writes_timeout,
-    )
+    CheckpointWatch::new(pools.queries.clone(), names, timeout)
 }
 
-/// The application on PostgreSQL.
-pub async fn application(config: &Config) -> Result<ParleyApp, String> {
+/// The application on PostgreSQL, as `parley serve` runs it: writes wait (bounded) for the
+/// in-process projector.
+async fn application(config: &Config) -> Result<ParleyApp, String> {
     let pools = pools(config).await?;
-    let watch = watch(&pools, config);
+    let watch = watch(&pools, config.read_your_writes_timeout);
     tokio::spawn(watch.clone().listen(pools.database_url.clone()));
     Ok(ParleyApp::new(PgInfrastructure::new(
         pools,
         secret_box(config)?,
         watch,
     )))
+}
+
+/// The application for a one-shot command. No projector runs in this process, so writes do not
+/// wait for read models (that wait would always run into its timeout); call [`fold_now`] after
+/// writing instead.
+pub async fn cli_application(config: &Config) -> Result<ParleyApp, String> {
+    let pools = pools(config).await?;
+    let watch = watch(&pools, Duration::ZERO);
+    Ok(ParleyApp::new(PgInfrastructure::new(
+        pools,
+        secret_box(config)?,
+        watch,
+    )))
+}
+
+/// Folds what is settled into every read model, so a one-shot command's writes show without a
+/// running server. Safe beside a running server (the checkpoint row lock serializes them); a
+/// failure only delays the read models, so it is logged, not returned.
+pub async fn fold_now(app: &ParleyApp) {
+    let projector = Projector::new(
+        app.infra.pools.queries.clone(),
+        all_projections(),
+        app.infra.watch.clone(),
+    );
+    if let Err(error) = projector.ensure_checkpoints().await {
+        tracing::warn!(%error, "read models not updated; the server's projector will fold the change");
+        return;
+    }
+    for projection in projector.projections() {
+        if let Err(error) = projector.catch_up(projection.as_ref(), 2_000).await {
+            tracing::warn!(projection = projection.name(), %error, "read model not updated; the server's projector will fold the change");
+        }
+    }
 }
 
 /// `parley serve`: HTTP plus the projector, until Ctrl-C or SIGTERM.
@@ -105,7 +135,7 @@ pub async fn rebuild(config: &Config, name: Option<&str>) -> Result<(), String> 
     let projector = Projector::new(
         pools.queries.clone(),
         all_projections(),
-        watch(&pools, config),
+        watch(&pools, config.read_your_writes_timeout),
     );
     let started = std::time::Instant::now();
     let folded = projector
@@ -151,7 +181,7 @@ const DEMO_WORKSPACE: &str = "demo";
 
 /// `parley demo`: the demo workspace with one phone number, and a fresh token printed once.
 pub async fn demo(config: &Config) -> Result<(), String> {
-    let app = application(config).await?;
+    let app = cli_application(config).await?;
     let tenancy = store::Tenancy::new(app.infra.pools.queries.clone());
     let (workspace, token) = match tenancy
         .find_workspace(DEMO_WORKSPACE)
@@ -190,6 +220,7 @@ pub async fn demo(config: &Config) -> Result<(), String> {
         }
         Err(other) => return Err(other.to_string()),
     };
+    fold_now(&app).await;
     println!("Demo workspace {workspace}");
     println!("  phone number (accountId): {number}");
     println!("  API token (shown once):   {token}");

@@ -33,9 +33,13 @@ pub struct StoredEvent {
     pub recorded_at: DateTime<Utc>,
 }
 
+/// The columns [`StoredEvent::from_row`] reads. The xid is read as text under another name:
+/// an output column named `tx_id` would make `ORDER BY tx_id` sort by that text ("10000" before
+/// "9999"), which skips events and cannot use the commit-order index.
 const COLUMNS: &str =
-    "aggregate_type, aggregate_id, sequence, event_type, event_version, payload::text, \
-                       metadata::text, tx_id::text, global_position, recorded_at";
+    "events.aggregate_type, events.aggregate_id, events.sequence, events.event_type, \
+     events.event_version, events.payload::text AS payload_text, events.metadata::text AS metadata_text, \
+     events.tx_id::text AS tx_text, events.global_position, events.recorded_at";
 
 fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
@@ -84,9 +88,9 @@ pub async fn settled_after(
 ) -> Result<Vec<StoredEvent>, tokio_postgres::Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM events \
-         WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
-           AND tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY tx_id, global_position LIMIT $3"
+         WHERE (events.tx_id, events.global_position) > ($1::text::xid8, $2) \
+           AND events.tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY events.tx_id, events.global_position LIMIT $3"
     );
     let rows = client
         .query(

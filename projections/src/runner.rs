@@ -19,8 +19,12 @@ const LIVE_BATCH: i64 = 2_000;
 const REBUILD_BATCH: i64 = 10_000;
 /// Safety-net poll when no notification arrives.
 const IDLE_POLL: Duration = Duration::from_millis(500);
-/// Retry delay while committed events wait behind an older open transaction.
+/// First retry delay while committed events wait behind an older open transaction; it doubles
+/// up to [`UNSETTLED_RETRY_MAX`] while they keep waiting (the horizon is cluster-wide, so any
+/// long transaction, even in another database, holds them back; polling every 2 ms for its
+/// whole life would load the server for nothing).
 const UNSETTLED_RETRY: Duration = Duration::from_millis(2);
+const UNSETTLED_RETRY_MAX: Duration = Duration::from_millis(100);
 
 /// Why folding failed.
 #[derive(Debug, thiserror::Error)]
@@ -193,13 +197,21 @@ impl Projector {
     async fn run_one(&self, projection: Arc<dyn Projection>, shutdown: Shutdown) {
         let mut wake = self.watch.event_notifications();
         let mut failures = 0u32;
+        let mut unsettled_retry = UNSETTLED_RETRY;
         while !shutdown.is_triggered() {
             match self.step(projection.as_ref(), LIVE_BATCH).await {
                 Ok(0) => {
                     failures = 0;
                     let delay = match self.has_unsettled(projection.as_ref()).await {
-                        Ok(true) => UNSETTLED_RETRY,
-                        _ => IDLE_POLL,
+                        Ok(true) => {
+                            let delay = unsettled_retry;
+                            unsettled_retry = (unsettled_retry * 2).min(UNSETTLED_RETRY_MAX);
+                            delay
+                        }
+                        _ => {
+                            unsettled_retry = UNSETTLED_RETRY;
+                            IDLE_POLL
+                        }
                     };
                     tokio::select! {
                         _ = wake.changed() => {}
@@ -207,11 +219,17 @@ impl Projector {
                         _ = shutdown.triggered() => {}
                     }
                 }
-                Ok(_) => failures = 0,
+                Ok(_) => {
+                    failures = 0;
+                    unsettled_retry = UNSETTLED_RETRY;
+                }
                 Err(error) => {
                     failures += 1;
                     let delay = Duration::from_millis(100 * 2u64.pow(failures.min(6)));
                     tracing::error!(projection = projection.name(), %error, ?delay, "projection step failed; retrying");
+                    // The checkpoint row may be what is missing (the database was unreachable
+                    // when the projector started).
+                    let _ = self.ensure_checkpoints().await;
                     tokio::select! {
                         _ = tokio::time::sleep(delay) => {}
                         _ = shutdown.triggered() => {}

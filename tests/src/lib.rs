@@ -215,3 +215,20 @@ async fn create_workspace(app: &ParleyApp, name: &str) -> Workspace {
         phone_number,
     }
 }
+
+/// A fresh, empty (not migrated) database on the test cluster; returns its URL.
+pub async fn empty_database() -> String {
+    let url = cluster_url();
+    let client = admin(&url).await;
+    let name = format!("parley_test_empty_{}", Uuid::new_v4().simple());
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create empty database");
+    with_database(&url, &name)
+}
+
+/// A connection to the database at `url`.
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    admin(url).await
+}

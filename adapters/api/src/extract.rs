@@ -5,10 +5,11 @@ use crate::auth::{authenticate, AuthFailure};
 use crate::state::AppState;
 use crate::surface::{ApiError, Surface};
 use application::RequestContext;
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 
@@ -45,11 +46,72 @@ impl<S: Surface, T: DeserializeOwned> FromRequest<AppState> for Body<S, T> {
     type Rejection = ApiError<S>;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(request, state).await {
-            Ok(axum::Json(value)) => Ok(Body(value, PhantomData)),
-            Err(rejection) => Err(json_rejection(rejection)),
+        if !is_json(request.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "Expected Content-Type: application/json",
+            ));
+        }
+        let bytes = match Bytes::from_request(request, state).await {
+            Ok(bytes) => bytes,
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "PAYLOAD_TOO_LARGE",
+                    "Request body is larger than 1 MiB",
+                ))
+            }
+            Err(rejection) => {
+                return Err(ApiError::validation(format!(
+                    "Could not read the request body: {}",
+                    rejection.body_text()
+                )))
+            }
+        };
+        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
+        // PostgreSQL cannot store NUL in text or jsonb; refuse it here rather than fail later.
+        if has_escaped_nul(&bytes) {
+            return Err(ApiError::validation(
+                "Invalid request body: strings must not contain NUL (\\u0000) characters",
+            ));
+        }
+        Ok(Body(value, PhantomData))
+    }
+}
+
+/// Whether the request declares a JSON body (`application/json` or `application/*+json`).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// Whether valid JSON text holds a `\u0000` escape (the only way a NUL can be in it).
+fn has_escaped_nul(json: &[u8]) -> bool {
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] == b'\\' {
+            if json.get(i + 1) == Some(&b'u') && json.get(i + 2..i + 6) == Some(b"0000") {
+                return true;
+            }
+            i += 2;
+        } else {
+            i += 1;
         }
     }
+    false
 }
 
 fn json_rejection<S: Surface>(rejection: JsonRejection) -> ApiError<S> {
@@ -89,6 +151,16 @@ impl<S: Surface, T: DeserializeOwned> FromRequestParts<AppState> for Params<S, T
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
+        // A NUL cannot be stored or compared in PostgreSQL text.
+        if parts
+            .uri
+            .query()
+            .is_some_and(|q| q.contains("%00") || q.contains('\0'))
+        {
+            return Err(ApiError::validation(
+                "Invalid query parameters: NUL (%00) characters are not allowed",
+            ));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(value)) => Ok(Params(value, PhantomData)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => Err(ApiError::validation(
@@ -102,4 +174,29 @@ impl<S: Surface, T: DeserializeOwned> FromRequestParts<AppState> for Params<S, T
 /// Parses a path id; anything that is not one of our ids is simply not found.
 pub fn parse_id<S: Surface>(raw: &str, what: &str) -> Result<uuid::Uuid, ApiError<S>> {
     uuid::Uuid::parse_str(raw).map_err(|_| ApiError::not_found(what))
+}
+
+/// The single path parameter (an id), raw. A segment that is not valid UTF-8 cannot be one of our
+/// ids: it comes through as `None`, so the handler answers 404 in its surface's format (axum's
+/// own rejection would be plain text).
+pub struct PathParam<S: Surface>(pub Option<String>, pub PhantomData<S>);
+
+impl<S: Surface> FromRequestParts<AppState> for PathParam<S> {
+    type Rejection = ApiError<S>;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let raw = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .ok()
+            .map(|axum::extract::Path(id)| id);
+        Ok(PathParam(raw, PhantomData))
+    }
+}
+
+/// Parses the path id; anything that is not one of our ids is simply not found.
+pub fn path_id<S: Surface>(raw: &PathParam<S>, what: &str) -> Result<uuid::Uuid, ApiError<S>> {
+    parse_id(raw.0.as_deref().unwrap_or_default(), what)
 }

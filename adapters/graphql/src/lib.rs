@@ -1,20 +1,38 @@
 //! Parley's GraphQL surface at `/graphql` (GraphiQL on GET): the read models as queries, every
 //! command as a mutation. Errors carry the same codes as REST in `extensions.code`.
+//!
+//! Every resolver is scoped to the caller's workspace (`RequestContext` in the request data);
+//! an id of another workspace is NOT_FOUND. The SDL is exported to `schema/graphql/schema.graphql`
+//! ([`sdl`]); a test keeps the two in step.
+
+pub mod cursor;
+pub mod error;
+pub mod mutation;
+pub mod query;
+pub mod read;
+pub mod types;
+
+pub use error::app_error;
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
 
 use api::auth::{authenticate, AuthFailure};
 use api::AppState;
 use application::RequestContext;
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{Context, EmptySubscription, Object, Schema, SimpleObject};
+use async_graphql::{EmptySubscription, Schema};
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 
 /// The schema type.
 pub type ParleySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+/// Where the exported SDL lives, relative to the workspace root.
+pub const SDL_PATH: &str = "schema/graphql/schema.graphql";
 
 /// Builds the schema (no per-request data; the caller is added per request).
 pub fn schema(state: AppState) -> ParleySchema {
@@ -32,8 +50,10 @@ pub fn sdl() -> String {
 
 /// `/graphql`: GraphiQL on GET, queries and mutations on POST.
 pub fn router(state: AppState) -> Router {
+    let schema = schema(state.clone());
     Router::new()
         .route("/graphql", get(graphiql).post(execute))
+        .layer(Extension(schema))
         .with_state(state)
 }
 
@@ -54,7 +74,8 @@ impl FromRequestParts<AppState> for Authenticated {
 }
 
 async fn execute(
-    State(state): State<AppState>,
+    Extension(schema): Extension<ParleySchema>,
+    State(_state): State<AppState>,
     Authenticated(caller): Authenticated,
     request: async_graphql_axum::GraphQLRequest,
 ) -> Response {
@@ -72,75 +93,6 @@ async fn execute(
             return (status, axum::Json(body)).into_response();
         }
     };
-    let schema = schema(state);
     let response = schema.execute(request.into_inner().data(caller)).await;
     async_graphql_axum::GraphQLResponse::from(response).into_response()
-}
-
-/// A WhatsApp business phone number of the workspace.
-#[derive(SimpleObject)]
-pub struct PhoneNumber {
-    pub id: String,
-    pub phone_number_id: String,
-    pub waba_id: String,
-    pub display_phone_number: String,
-    pub display_name: Option<String>,
-    pub verified_name: Option<String>,
-    pub status: String,
-}
-
-/// Queries.
-pub struct QueryRoot;
-
-#[Object]
-impl QueryRoot {
-    /// The workspace's phone numbers.
-    async fn phone_numbers(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PhoneNumber>> {
-        let state = ctx.data::<AppState>()?;
-        let caller = ctx.data::<RequestContext>()?;
-        let client = state
-            .queries
-            .get()
-            .await
-            .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-        let numbers = projections::phone_numbers::list(&**client, caller.workspace_id)
-            .await
-            .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-        Ok(numbers
-            .into_iter()
-            .map(|n| PhoneNumber {
-                id: n.id.to_string(),
-                phone_number_id: n.phone_number_id,
-                waba_id: n.waba_id,
-                display_phone_number: n.display_phone_number,
-                display_name: n.display_name,
-                verified_name: n.verified_name,
-                status: n.status,
-            })
-            .collect())
-    }
-}
-
-/// Mutations.
-pub struct MutationRoot;
-
-#[Object]
-impl MutationRoot {
-    /// Removes a phone number from the workspace.
-    async fn remove_phone_number(
-        &self,
-        ctx: &Context<'_>,
-        id: String,
-    ) -> async_graphql::Result<bool> {
-        let state = ctx.data::<AppState>()?;
-        let caller = ctx.data::<RequestContext>()?;
-        let id = uuid::Uuid::parse_str(&id)
-            .map_err(|_| async_graphql::Error::new("phone number not found"))?;
-        state
-            .app
-            .remove_phone_number(caller, id)
-            .await
-            .map_err(|e| async_graphql::Error::new(e.to_string()))?;
-        Ok(true)
-    }
 }

@@ -1,1 +1,268 @@
-//! Tests: cli.
+//! Tests: cli. The real `parley` binary against a fresh database.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+use store::AeadSecretBox;
+
+/// `target/debug/parley` (honouring CARGO_TARGET_DIR); built once if missing.
+fn parley_bin() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root");
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        Some(dir) => root.join(dir),
+        None => root.join("target"),
+    };
+    let bin = target.join("debug").join("parley");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", "parley"])
+            .current_dir(root)
+            .status()
+            .expect("run cargo build -p parley");
+        assert!(status.success(), "cargo build -p parley failed");
+    }
+    assert!(bin.exists(), "{} not found", bin.display());
+    bin
+}
+
+/// The binary with a clean environment for `database_url`.
+struct Parley {
+    bin: PathBuf,
+    database_url: String,
+    secret_key: String,
+}
+
+impl Parley {
+    fn new(database_url: String) -> Self {
+        Self {
+            bin: parley_bin(),
+            database_url,
+            secret_key: AeadSecretBox::generate_key(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(&self.bin);
+        command
+            .args(args)
+            .env_remove("META_ACCESS_TOKEN")
+            .env("DATABASE_URL", &self.database_url)
+            .env("PARLEY_SECRET_KEY", &self.secret_key)
+            .env("PARLEY_LOG", "warn");
+        command
+    }
+
+    fn run_with(&self, mut command: Command) -> Output {
+        let started = Instant::now();
+        let output = command.output().expect("run parley");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "parley took {:?}",
+            started.elapsed()
+        );
+        output
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_with(self.command(args))
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "parley {args:?} failed: {}",
+            describe(&output)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "{}\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Exactly one JSON object on stdout.
+fn one_json_object(stdout: &str) -> Value {
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "expected one line of JSON, got {stdout:?}");
+    let value: Value = serde_json::from_str(lines[0]).expect("stdout is JSON");
+    assert!(value.is_object(), "{value}");
+    value
+}
+
+#[tokio::test]
+async fn migrate_is_idempotent_on_an_empty_database() {
+    let url = parley_tests::empty_database().await;
+    let parley = Parley::new(url.clone());
+    let first = parley.run(&["migrate"]);
+    assert!(first.status.success(), "{}", describe(&first));
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(stderr.contains("0001_event_store"), "{stderr}");
+    let second = parley.run(&["migrate"]);
+    assert!(second.status.success(), "{}", describe(&second));
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("none (up to date)"), "{stderr}");
+    let db = parley_tests::connect(&url).await;
+    for table in [
+        "events",
+        "projection_checkpoints",
+        "workspaces",
+        "contacts",
+        "phone_numbers",
+    ] {
+        db.query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .await
+            .unwrap_or_else(|e| panic!("{table}: {e}"));
+    }
+}
+
+#[tokio::test]
+async fn workspace_phone_number_events_and_rebuild() {
+    let url = parley_tests::fresh_database().await;
+    let parley = Parley::new(url.clone());
+    parley.ok(&["migrate"]);
+
+    let created = one_json_object(&parley.ok(&["workspace", "create", "Acme"]));
+    let workspace = created["workspace_id"].as_str().expect("workspace_id");
+    uuid::Uuid::parse_str(workspace).unwrap();
+    let token = created["token"].as_str().expect("token");
+    assert!(token.starts_with("wat_"), "{token}");
+    assert_eq!(created.as_object().unwrap().len(), 2, "{created}");
+
+    // The Meta token comes from the environment and never reaches the log in clear.
+    let secret = "EAAG-cli-secret-token-0123456789";
+    let mut add = parley.command(&[
+        "phone-number",
+        "add",
+        "--workspace",
+        workspace,
+        "--phone-number-id",
+        "123456789012345",
+        "--waba-id",
+        "200000000000001",
+        "--display-phone-number",
+        "+15550100777",
+        "--verified-name",
+        "Acme Inc",
+        "--status",
+        "VERIFIED",
+    ]);
+    add.env("META_ACCESS_TOKEN", secret);
+    let output = parley.run_with(add);
+    assert!(output.status.success(), "{}", describe(&output));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!stdout.contains(secret));
+    let added = one_json_object(&stdout);
+    let number = added["id"].as_str().expect("id").to_string();
+    assert_eq!(added.as_object().unwrap().len(), 1, "{added}");
+
+    let db = parley_tests::connect(&url).await;
+    let leaks: i64 = db
+        .query_one(
+            "SELECT count(*) FROM events e WHERE e::text LIKE '%' || $1 || '%'",
+            &[&secret],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(leaks, 0, "the access token is stored in clear");
+    let sealed: i64 = db
+        .query_one(
+            "SELECT count(*) FROM events WHERE aggregate_type = 'phone_number' AND aggregate_id = $1",
+            &[&number],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(sealed, 1);
+
+    // Unknown workspace: a clear error, nothing written.
+    let unknown = parley.run(&[
+        "phone-number",
+        "add",
+        "--workspace",
+        &uuid::Uuid::new_v4().to_string(),
+        "--phone-number-id",
+        "123456789012399",
+        "--waba-id",
+        "1",
+        "--display-phone-number",
+        "+15550100778",
+    ]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("does not exist"));
+
+    // The event log, as JSON lines.
+    let listed = parley.ok(&[
+        "events",
+        "list",
+        "--aggregate-type",
+        "phone_number",
+        "--aggregate-id",
+        &number,
+    ]);
+    let events: Vec<Value> = listed
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(events.len(), 1, "{listed}");
+    let event = &events[0];
+    assert_eq!(event["sequence"], 1);
+    assert!(event["global_position"].as_i64().unwrap() > 0);
+    assert_eq!(event["event_type"], "PhoneNumberRegistered", "{event}");
+    assert_eq!(event["event_version"], "1");
+    assert!(event["payload"].is_object());
+    assert!(!event.to_string().contains(secret));
+    assert_eq!(event["metadata"]["actor"], "cli");
+    uuid::Uuid::parse_str(event["metadata"]["correlation_id"].as_str().unwrap()).unwrap();
+    chrono::DateTime::parse_from_rfc3339(event["metadata"]["time"].as_str().unwrap()).unwrap();
+    chrono::DateTime::parse_from_rfc3339(event["recorded_at"].as_str().unwrap()).unwrap();
+
+    let none = parley.run(&[
+        "events",
+        "list",
+        "--aggregate-type",
+        "contact",
+        "--aggregate-id",
+        &uuid::Uuid::new_v4().to_string(),
+    ]);
+    assert!(!none.status.success());
+
+    // Rebuild: all projections, then one by name; the read model holds the number.
+    for args in [
+        &["projections", "rebuild"][..],
+        &["projections", "rebuild", "phone_numbers"][..],
+    ] {
+        let stdout = parley.ok(args);
+        assert!(stdout.contains("events/s"), "{stdout}");
+    }
+    let rows: i64 = db
+        .query_one(
+            "SELECT count(*) FROM phone_numbers WHERE id = $1::text::uuid AND has_access_token AND status = 'VERIFIED'",
+            &[&number],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+
+    let wrong = parley.run(&["projections", "rebuild", "nonsense"]);
+    assert!(!wrong.status.success(), "{}", describe(&wrong));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        stderr.contains("no projection named 'nonsense'"),
+        "{stderr}"
+    );
+}

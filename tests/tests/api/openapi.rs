@@ -1,1 +1,807 @@
-//! Tests: openapi.
+//! Tests: openapi. `/api/v2/openapi.json` serves `schema/openapi.json`; the document lists
+//! exactly the (method, path) pairs the router serves; live responses match the documented schemas.
+
+use parley_tests::TestApp;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use uuid::Uuid;
+
+/// Every route `adapters/api/src/router.rs` registers, as (OpenAPI method, OpenAPI path).
+///
+/// THIS LIST MUST FOLLOW router.rs: a route added, changed or removed there is added, changed or
+/// removed here, and documented in `schema/openapi.json`. GraphQL (`/graphql`, merged in by
+/// `adapters/graphql`) is not a REST route and is described by `schema/graphql` instead.
+const ROUTES: &[(&str, &str)] = &[
+    ("get", "/healthz"),
+    ("get", "/api/v2/openapi.json"),
+    ("get", "/api/v2/external/phone-numbers"),
+    ("post", "/api/v2/external/phone-numbers"),
+    ("get", "/api/v2/external/phone-numbers/{id}"),
+    ("patch", "/api/v2/external/phone-numbers/{id}"),
+    ("delete", "/api/v2/external/phone-numbers/{id}"),
+    ("get", "/v1/whatsapp/contacts"),
+    ("post", "/v1/whatsapp/contacts"),
+    ("post", "/v1/whatsapp/contacts/import"),
+    ("post", "/v1/whatsapp/contacts/bulk"),
+    ("delete", "/v1/whatsapp/contacts/bulk"),
+    ("get", "/v1/whatsapp/contacts/{contactId}"),
+    ("put", "/v1/whatsapp/contacts/{contactId}"),
+    ("delete", "/v1/whatsapp/contacts/{contactId}"),
+    ("get", "/v1/whatsapp/groups"),
+    ("post", "/v1/whatsapp/groups"),
+    ("delete", "/v1/whatsapp/groups"),
+];
+
+/// The OpenAPI operation keys of a path item (HEAD is implied by GET in axum and in practice).
+const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "patch", "trace"];
+
+const PATH_ITEM_KEYS: &[&str] = &[
+    "get",
+    "put",
+    "post",
+    "delete",
+    "options",
+    "head",
+    "patch",
+    "trace",
+    "summary",
+    "description",
+    "servers",
+    "parameters",
+    "$ref",
+];
+
+fn file_text() -> String {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema/openapi.json");
+    std::fs::read_to_string(path).expect("read schema/openapi.json")
+}
+
+fn document() -> Value {
+    serde_json::from_str(&file_text()).expect("schema/openapi.json is JSON")
+}
+
+/// The documented (method, path) pairs.
+fn documented(doc: &Value) -> BTreeSet<(String, String)> {
+    let paths = doc["paths"].as_object().expect("paths");
+    let mut out = BTreeSet::new();
+    for (path, item) in paths {
+        for (key, _) in item.as_object().expect("path item") {
+            assert!(
+                PATH_ITEM_KEYS.contains(&key.as_str()),
+                "{path}: unexpected key {key}"
+            );
+            if METHODS.contains(&key.as_str()) || key == "head" {
+                out.insert((key.clone(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+fn resolve<'a>(doc: &'a Value, node: &'a Value) -> &'a Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let pointer = reference
+                .strip_prefix('#')
+                .unwrap_or_else(|| panic!("non-local $ref {reference}"));
+            let target = doc
+                .pointer(pointer)
+                .unwrap_or_else(|| panic!("dangling $ref {reference}"));
+            resolve(doc, target)
+        }
+        None => node,
+    }
+}
+
+/// A small OpenAPI 3.0 schema check: `$ref`, `allOf`, `type`, `nullable`, `enum`, `format`
+/// (uuid, date-time), `required`, `properties`, `additionalProperties`, `items`. With `strict`,
+/// an object key the schema does not list is an error too (the document is meant to be complete).
+fn validate(
+    doc: &Value,
+    schema: &Value,
+    value: &Value,
+    at: &str,
+    strict: bool,
+    errors: &mut Vec<String>,
+) {
+    let schema = resolve(doc, schema);
+    if let Some(parts) = schema.get("allOf").and_then(Value::as_array) {
+        for part in parts {
+            validate(doc, part, value, at, false, errors);
+        }
+    }
+    if value.is_null() {
+        if schema.get("type").is_some() && schema.get("nullable") != Some(&Value::Bool(true)) {
+            errors.push(format!("{at}: null, but the schema is not nullable"));
+        }
+        return;
+    }
+    if let Some(kind) = schema.get("type").and_then(Value::as_str) {
+        let ok = match kind {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "integer" => value.is_i64() || value.is_u64(),
+            "number" => value.is_number(),
+            "boolean" => value.is_boolean(),
+            other => panic!("{at}: unknown schema type {other}"),
+        };
+        if !ok {
+            errors.push(format!("{at}: {value} is not of type {kind}"));
+            return;
+        }
+    }
+    if let Some(allowed) = schema.get("enum").and_then(Value::as_array) {
+        if !allowed.contains(value) {
+            errors.push(format!("{at}: {value} is not one of {allowed:?}"));
+        }
+    }
+    if let (Some(format), Some(text)) =
+        (schema.get("format").and_then(Value::as_str), value.as_str())
+    {
+        let ok = match format {
+            "uuid" => Uuid::parse_str(text).is_ok(),
+            "date-time" => chrono::DateTime::parse_from_rfc3339(text).is_ok(),
+            _ => true,
+        };
+        if !ok {
+            errors.push(format!("{at}: {text:?} is not a {format}"));
+        }
+    }
+    if let Some(object) = value.as_object() {
+        for key in schema
+            .get("required")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = key.as_str().expect("required names are strings");
+            if !object.contains_key(key) {
+                errors.push(format!("{at}: required key {key:?} is missing"));
+            }
+        }
+        let properties = schema.get("properties").and_then(Value::as_object);
+        for (key, item) in object {
+            let here = format!("{at}.{key}");
+            match properties.and_then(|p| p.get(key)) {
+                Some(property) => validate(doc, property, item, &here, strict, errors),
+                None => match schema.get("additionalProperties") {
+                    Some(Value::Bool(false)) => {
+                        errors.push(format!("{here}: not allowed by the schema"))
+                    }
+                    Some(extra) if extra.is_object() => {
+                        validate(doc, extra, item, &here, strict, errors)
+                    }
+                    _ if strict && properties.is_some() => {
+                        errors.push(format!("{here}: key not documented"))
+                    }
+                    _ => {}
+                },
+            }
+        }
+    }
+    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+        for (index, item) in array.iter().enumerate() {
+            validate(doc, items, item, &format!("{at}[{index}]"), strict, errors);
+        }
+    }
+}
+
+fn assert_valid(doc: &Value, schema: &Value, value: &Value, what: &str, strict: bool) {
+    let mut errors = Vec::new();
+    validate(doc, schema, value, "$", strict, &mut errors);
+    assert!(
+        errors.is_empty(),
+        "{what} does not match its documented schema:\n  {}\nbody: {value:#}",
+        errors.join("\n  ")
+    );
+}
+
+/// Asserts that `status` is documented for the operation and `body` matches its JSON schema.
+fn check_as(doc: &Value, method: &str, path: &str, status: u16, body: &Value, strict: bool) {
+    let operation = &doc["paths"][path][method];
+    assert!(operation.is_object(), "{method} {path} is not documented");
+    let response = operation["responses"]
+        .get(status.to_string())
+        .unwrap_or_else(|| panic!("{method} {path} answered {status}, not documented: {body}"));
+    let response = resolve(doc, response);
+    let content = response["content"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{method} {path} {status}: no content documented"));
+    match content.get("application/json") {
+        Some(media) => assert_valid(
+            doc,
+            &media["schema"],
+            body,
+            &format!("{method} {path} {status}"),
+            strict,
+        ),
+        None => assert!(
+            body.is_null(),
+            "{method} {path} {status}: JSON not documented"
+        ),
+    }
+}
+
+/// `check_as`, strictly: every key of the body is documented.
+fn check(doc: &Value, method: &str, path: &str, status: u16, body: &Value) {
+    check_as(doc, method, path, status, body, true)
+}
+
+/// How the server answered a (method, path).
+#[derive(Debug, PartialEq)]
+enum Answer {
+    /// A handler answered (any status but the two below).
+    Served(u16, Value),
+    /// The router's fallback: 404 with a message starting "No route for".
+    NoRoute,
+    /// The path is routed but not for this method.
+    MethodNotAllowed,
+}
+
+fn error_message(body: &Value) -> &str {
+    // WhatsApp API: {"error": "..."}; External API: {"error": {"message": "..."}}.
+    body["error"]
+        .as_str()
+        .or_else(|| body["error"]["message"].as_str())
+        .unwrap_or_default()
+}
+
+fn concrete(template: &str) -> String {
+    // Every path parameter is an id; a fresh UUID reaches the handler (which then says 404).
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        let end = rest[start..].find('}').expect("closed parameter") + start;
+        out.push_str(&rest[..start]);
+        out.push_str(&Uuid::new_v4().to_string());
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Requests (method, template) with a valid token, the operation's required query parameters and
+/// an empty JSON object as body when the operation takes one.
+async fn probe(app: &TestApp, method: &str, template: &str, operation: Option<&Value>) -> Answer {
+    let mut path = concrete(template);
+    let mut query = Vec::new();
+    let mut has_body = false;
+    if let Some(operation) = operation {
+        for parameter in operation["parameters"].as_array().into_iter().flatten() {
+            if parameter["in"] == "query" && parameter["required"] == true {
+                let name = parameter["name"].as_str().unwrap();
+                assert_eq!(
+                    name, "accountId",
+                    "{method} {template}: unexpected required query"
+                );
+                query.push(format!("{name}={}", app.workspace.phone_number));
+            }
+        }
+        has_body = operation.get("requestBody").is_some();
+    }
+    if !query.is_empty() {
+        path = format!("{path}?{}", query.join("&"));
+    }
+    let method_ = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+    let mut request = app.request(method_, &path);
+    if has_body {
+        request = request.json(&json!({}));
+    }
+    let (status, body) = app.send(request).await;
+    match status {
+        405 => Answer::MethodNotAllowed,
+        404 if error_message(&body).starts_with("No route for") => Answer::NoRoute,
+        _ => Answer::Served(status, body),
+    }
+}
+
+#[test]
+fn the_openapi_document_is_well_formed() {
+    let doc = document();
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["ApiKeyAuth"]["type"], "http");
+    assert_eq!(schemes["ApiKeyAuth"]["scheme"], "bearer");
+    assert_eq!(schemes["ApiKeyHeader"]["type"], "apiKey");
+    assert_eq!(schemes["ApiKeyHeader"]["in"], "header");
+    assert_eq!(schemes["ApiKeyHeader"]["name"], "X-API-Key");
+
+    // Every $ref resolves.
+    fn refs(doc: &Value, node: &Value) {
+        match node {
+            Value::Object(map) => {
+                if map.contains_key("$ref") {
+                    resolve(doc, node);
+                }
+                map.values().for_each(|v| refs(doc, v));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(doc, v)),
+            _ => {}
+        }
+    }
+    refs(&doc, &doc);
+
+    let open = ["/healthz", "/api/v2/openapi.json"];
+    let mut operation_ids = BTreeSet::new();
+    for (method, path) in documented(&doc) {
+        let operation = &doc["paths"][&path][&method];
+        let what = format!("{method} {path}");
+        // Security: none for liveness and the document, both token forms for everything else.
+        let security = operation
+            .get("security")
+            .unwrap_or(&doc["security"])
+            .as_array()
+            .unwrap_or_else(|| panic!("{what}: security"));
+        if open.contains(&path.as_str()) {
+            assert!(security.is_empty(), "{what} needs no token");
+        } else {
+            assert_eq!(
+                security,
+                &vec![json!({"ApiKeyAuth": []}), json!({"ApiKeyHeader": []})],
+                "{what}: security"
+            );
+            assert!(
+                operation["responses"].get("401").is_some(),
+                "{what}: 401 not documented"
+            );
+        }
+        if let Some(id) = operation["operationId"].as_str() {
+            assert!(
+                operation_ids.insert(id.to_string()),
+                "duplicate operationId {id}"
+            );
+        }
+        let responses = operation["responses"].as_object().expect("responses");
+        assert!(
+            responses.keys().any(|status| status.starts_with('2')),
+            "{what}: no success response"
+        );
+        // Every {param} of the path is declared as a required path parameter, and vice versa.
+        let declared: BTreeSet<String> = operation["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| resolve(&doc, p))
+            .filter(|p| p["in"] == "path")
+            .map(|p| {
+                assert_eq!(p["required"], true, "{what}: path parameters are required");
+                p["name"].as_str().unwrap().to_string()
+            })
+            .collect();
+        let in_path: BTreeSet<String> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(declared, in_path, "{what}: path parameters");
+        // Request bodies are JSON objects.
+        if let Some(body) = operation.get("requestBody") {
+            let schema = resolve(&doc, &body["content"]["application/json"]["schema"]);
+            assert_eq!(schema["type"], "object", "{what}: body schema");
+        }
+    }
+}
+
+#[tokio::test]
+async fn served_openapi_json_equals_schema_openapi_json() {
+    let app = TestApp::spawn().await;
+    // No token needed.
+    let response = app
+        .http
+        .get(format!("{}/api/v2/openapi.json", app.base_url))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let text = response.text().await.unwrap();
+    let served: Value = serde_json::from_str(&text).expect("the served document parses");
+    assert_eq!(
+        served,
+        document(),
+        "served document differs from schema/openapi.json"
+    );
+    assert_eq!(
+        text,
+        file_text(),
+        "served bytes differ from schema/openapi.json"
+    );
+}
+
+#[tokio::test]
+async fn openapi_documents_exactly_the_served_routes() {
+    let app = TestApp::spawn().await;
+    let doc = document();
+    let documented = documented(&doc);
+
+    // The router's fallback is recognisable (the probe below relies on it).
+    assert_eq!(
+        probe(&app, "get", "/api/v2/external/no-such-thing", None).await,
+        Answer::NoRoute
+    );
+    assert_eq!(
+        probe(&app, "get", "/v1/whatsapp/no-such-thing", None).await,
+        Answer::NoRoute
+    );
+
+    // Every documented operation is served, and answers with a documented status and shape.
+    for (method, path) in &documented {
+        let operation = &doc["paths"][path][method];
+        match probe(&app, method, path, Some(operation)).await {
+            Answer::Served(status, body) => {
+                let strict = operation.get("operationId").is_some();
+                check_as(&doc, method, path, status, &body, strict);
+            }
+            other => panic!("documented {method} {path} is not served: {other:?}"),
+        }
+    }
+
+    // On documented paths, every undocumented method is not served.
+    let paths: BTreeSet<&String> = documented.iter().map(|(_, path)| path).collect();
+    for path in paths {
+        for method in METHODS {
+            if documented.contains(&(method.to_string(), path.clone())) {
+                continue;
+            }
+            let answer = probe(&app, method, path, None).await;
+            assert!(
+                matches!(answer, Answer::MethodNotAllowed | Answer::NoRoute),
+                "{method} {path} is served but not documented: {answer:?}"
+            );
+        }
+    }
+
+    // Every route of router.rs (mirrored in ROUTES) is served and documented.
+    let routes: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(routes.len(), ROUTES.len(), "ROUTES has duplicates");
+    for (method, path) in &routes {
+        assert!(
+            matches!(probe(&app, method, path, None).await, Answer::Served(..)),
+            "ROUTES lists {method} {path}, which is not served"
+        );
+    }
+    let undocumented: Vec<_> = routes.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&routes).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes not documented: {undocumented:?}"
+    );
+    assert!(
+        unrouted.is_empty(),
+        "documented but not in ROUTES: {unrouted:?}"
+    );
+}
+
+#[tokio::test]
+async fn openapi_schemas_match_live_phone_number_responses() {
+    let app = TestApp::spawn().await;
+    let doc = document();
+    let list = "/api/v2/external/phone-numbers";
+    let one = "/api/v2/external/phone-numbers/{id}";
+
+    // The list: seed 000's operation; every ExternalPhoneNumber key present on every number.
+    let (status, body) = app.send(app.request(Method::GET, list)).await;
+    assert_eq!(status, 200, "{body}");
+    check_as(&doc, "get", list, status, &body, false);
+    assert_eq!(body["success"], true);
+    let numbers = body["data"]["phoneNumbers"]
+        .as_array()
+        .expect("data.phoneNumbers");
+    assert_eq!(numbers.len(), 1);
+    let seed = &doc["components"]["schemas"]["ExternalPhoneNumber"]["properties"];
+    for number in numbers {
+        for key in seed.as_object().unwrap().keys() {
+            assert!(
+                number.get(key).is_some(),
+                "phone number lacks {key}: {number}"
+            );
+        }
+        for key in seed["whatsappAccount"]["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+        {
+            assert!(
+                number["whatsappAccount"].get(key).is_some(),
+                "whatsappAccount lacks {key}"
+            );
+        }
+        assert_valid(
+            &doc,
+            &json!({"$ref": "#/components/schemas/PhoneNumber"}),
+            number,
+            "listed number",
+            true,
+        );
+    }
+    assert_eq!(numbers[0]["id"], app.workspace.phone_number.to_string());
+
+    let own = format!("{list}/{}", app.workspace.phone_number);
+    let (status, body) = app.send(app.request(Method::GET, &own)).await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "get", one, status, &body);
+    assert_eq!(body["data"]["phoneNumber"], numbers[0]);
+
+    // Register, update, remove.
+    let registration = json!({
+        "phoneNumberId": "109876543210987",
+        "wabaId": "200000000000009",
+        "wabaName": "Docs WABA",
+        "phoneNumber": "+15550109999",
+        "status": "PENDING",
+        "accessToken": "EAAG-docs",
+    });
+    let (status, body) = app
+        .send(app.request(Method::POST, list).json(&registration))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    check(&doc, "post", list, status, &body);
+    let created = &body["data"]["phoneNumber"];
+    assert_eq!(created["displayName"], Value::Null);
+    assert_eq!(created["hasAccessToken"], true);
+    let id = created["id"].as_str().unwrap().to_string();
+
+    let (status, body) = app
+        .send(app.request(Method::POST, list).json(&registration))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    check(&doc, "post", list, status, &body);
+    assert_eq!(body["error"]["code"], "CONFLICT");
+
+    let (status, body) = app
+        .send(app.request(Method::POST, list).json(&json!({"phoneNumberId": "1", "wabaId": "2", "phoneNumber": "+15550100002", "bogus": 1})))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    check(&doc, "post", list, status, &body);
+
+    let (status, body) = app
+        .send(
+            app.request(Method::POST, list)
+                .json(&json!({"phoneNumberId": "1", "wabaId": "2", "phoneNumber": "not a number"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    check(&doc, "post", list, status, &body);
+    assert_eq!(body["error"]["code"], "INVALID_PHONE_NUMBER");
+
+    let path = format!("{list}/{id}");
+    let (status, body) = app
+        .send(
+            app.request(Method::PATCH, &path)
+                .json(&json!({"displayName": "Docs", "status": "VERIFIED"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "patch", one, status, &body);
+    assert_eq!(body["data"]["phoneNumber"]["displayName"], "Docs");
+
+    let (status, body) = app.send(app.request(Method::DELETE, &path)).await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "delete", one, status, &body);
+    assert_eq!(body["data"]["id"], id);
+
+    let (status, body) = app.send(app.request(Method::GET, &path)).await;
+    assert_eq!(status, 404, "{body}");
+    check(&doc, "get", one, status, &body);
+
+    // 401 without a token, in the External API envelope.
+    let (status, body) = app
+        .send(app.http.get(format!("{}{list}", app.base_url)))
+        .await;
+    assert_eq!(status, 401, "{body}");
+    check_as(&doc, "get", list, status, &body, false);
+    assert_valid(
+        &doc,
+        &json!({"$ref": "#/components/schemas/ExternalError"}),
+        &body,
+        "401",
+        true,
+    );
+    assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+}
+
+#[tokio::test]
+async fn openapi_schemas_match_live_whatsapp_responses() {
+    let app = TestApp::spawn().await;
+    let doc = document();
+    let account = app.workspace.phone_number.to_string();
+    let contacts = "/v1/whatsapp/contacts";
+    let contact = "/v1/whatsapp/contacts/{contactId}";
+    let groups = "/v1/whatsapp/groups";
+
+    let new_contact = json!({
+        "accountId": account,
+        "phone": "+14155550101",
+        "name": "Ada",
+        "tags": ["vip"],
+        "groups": ["customers"],
+        "customFields": {"plan": "pro"},
+    });
+    let (status, body) = app
+        .send(app.request(Method::POST, contacts).json(&new_contact))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "post", contacts, status, &body);
+    assert_eq!(body["success"], true);
+    let id = body["contact"]["id"].as_str().unwrap().to_string();
+    assert_eq!(body["contact"]["email"], Value::Null);
+
+    let (status, body) = app
+        .send(app.request(Method::POST, contacts).json(&new_contact))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    check(&doc, "post", contacts, status, &body);
+    assert_eq!(body["code"], "CONFLICT");
+
+    let (status, body) = app
+        .send(
+            app.request(Method::POST, contacts)
+                .json(&json!({"accountId": account, "phone": "12", "name": "X"})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    check(&doc, "post", contacts, status, &body);
+
+    let (status, body) = app
+        .send(app.request(
+            Method::GET,
+            &format!("{contacts}?accountId={account}&limit=10"),
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "get", contacts, status, &body);
+    for key in ["success", "contacts", "filters", "pagination"] {
+        assert!(body.get(key).is_some(), "contacts list lacks {key}");
+    }
+    assert_eq!(body["pagination"]["total"], 1);
+
+    let (status, body) = app
+        .send(app.request(
+            Method::GET,
+            &format!("{contacts}?accountId={}", Uuid::new_v4()),
+        ))
+        .await;
+    assert_eq!(status, 404, "{body}");
+    check(&doc, "get", contacts, status, &body);
+
+    let (status, body) = app
+        .send(app.request(
+            Method::GET,
+            &format!("{contacts}?accountId={account}&limit=zero"),
+        ))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    check(&doc, "get", contacts, status, &body);
+
+    let path = format!("{contacts}/{id}");
+    let (status, body) = app.send(app.request(Method::GET, &path)).await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "get", contact, status, &body);
+
+    let (status, body) = app
+        .send(app.request(Method::PUT, &path).json(&json!({"email": "ada@example.com", "isOptedIn": false, "customFields": {"plan": null}})))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "put", contact, status, &body);
+    assert!(body["contact"]["optOutDate"].is_string());
+
+    let (status, body) = app
+        .send(
+            app.request(Method::POST, "/v1/whatsapp/contacts/bulk")
+                .json(
+                    &json!({"action": "addTags", "contactIds": [id, "not-an-id"], "tags": ["new"]}),
+                ),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "post", "/v1/whatsapp/contacts/bulk", status, &body);
+
+    let (status, body) = app
+        .send(
+            app.request(Method::POST, "/v1/whatsapp/contacts/bulk")
+                .json(&json!({"action": "dance", "contactIds": [id]})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    check(&doc, "post", "/v1/whatsapp/contacts/bulk", status, &body);
+
+    let (status, body) = app
+        .send(
+            app.request(Method::POST, "/v1/whatsapp/contacts/import")
+                .json(&json!({
+                    "accountId": account,
+                    "contacts": [
+                        {"phone": "+14155550101", "name": "Ada again"},
+                        {"phone": "+14155550102", "name": "Grace"},
+                        {"phone": "nope", "name": "Bad"},
+                    ],
+                    "defaultGroups": ["imported"],
+                })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "post", "/v1/whatsapp/contacts/import", status, &body);
+    assert_eq!(
+        body["summary"],
+        json!({"total": 3, "created": 1, "skipped": 1, "failed": 1})
+    );
+
+    let (status, body) = app
+        .send(app.request(Method::GET, &format!("{groups}?accountId={account}")))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "get", groups, status, &body);
+    for key in ["success", "groups", "summary"] {
+        assert!(body.get(key).is_some(), "groups list lacks {key}");
+    }
+
+    let (status, body) = app
+        .send(
+            app.request(Method::POST, groups)
+                .json(&json!({"accountId": account, "oldName": "customers", "newName": "clients"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "post", groups, status, &body);
+
+    let (status, body) = app
+        .send(
+            app.request(Method::DELETE, groups)
+                .json(&json!({"accountId": account, "groupName": "imported"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "delete", groups, status, &body);
+
+    let (status, body) = app
+        .send(
+            app.request(Method::DELETE, groups)
+                .json(&json!({"accountId": account})),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    check(&doc, "delete", groups, status, &body);
+
+    let (status, body) = app.send(app.request(Method::DELETE, &path)).await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "delete", contact, status, &body);
+
+    let (status, body) = app.send(app.request(Method::GET, &path)).await;
+    assert_eq!(status, 404, "{body}");
+    check(&doc, "get", contact, status, &body);
+
+    let (status, body) = app
+        .send(
+            app.request(Method::DELETE, "/v1/whatsapp/contacts/bulk")
+                .json(&json!({"contactIds": [id]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "delete", "/v1/whatsapp/contacts/bulk", status, &body);
+
+    // 401 without a token, and 415 without a JSON content type, in the WhatsApp envelope.
+    let (status, body) = app
+        .send(
+            app.http
+                .get(format!("{}{groups}?accountId={account}", app.base_url)),
+        )
+        .await;
+    assert_eq!(status, 401, "{body}");
+    check(&doc, "get", groups, status, &body);
+    assert_eq!(body["code"], "UNAUTHORIZED");
+
+    let (status, body) = app
+        .send(app.request(Method::POST, contacts).body("{}"))
+        .await;
+    assert_eq!(status, 415, "{body}");
+    check(&doc, "post", contacts, status, &body);
+}

@@ -1,12 +1,12 @@
 //! `/v1/whatsapp/contacts…`: the WhatsApp contacts API of seed 001, wire-compatible.
 //! `accountId` is our phone-number id and must belong to the caller's workspace.
 
-use crate::extract::{parse_id, Body, Caller, Params};
+use crate::extract::{path_id, Body, Caller, Params, PathParam};
 use crate::state::AppState;
 use crate::surface::{respond, ApiError, WhatsAppV1};
 use application::contacts::{MAX_BULK, MAX_IMPORT};
 use application::{BulkAction, ContactInput, Freshness, ImportOutcome};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::contact::ContactUpdate;
@@ -192,9 +192,9 @@ pub async fn create(
 pub async fn get(
     State(state): State<AppState>,
     Caller(caller, ..): Caller<WhatsAppV1>,
-    Path(id): Path<String>,
+    id: PathParam<WhatsAppV1>,
 ) -> Result<Response, Error> {
-    let id = parse_id(&id, "Contact")?;
+    let id = path_id(&id, "Contact")?;
     contact_response(&state, caller.workspace_id, id, Freshness::Fresh).await
 }
 
@@ -217,10 +217,10 @@ pub struct UpdateRequest {
 pub async fn update(
     State(state): State<AppState>,
     Caller(caller, ..): Caller<WhatsAppV1>,
-    Path(id): Path<String>,
+    id: PathParam<WhatsAppV1>,
     Body(body, ..): Body<WhatsAppV1, UpdateRequest>,
 ) -> Result<Response, Error> {
-    let id = parse_id(&id, "Contact")?;
+    let id = path_id(&id, "Contact")?;
     let update = ContactUpdate {
         name: body.name,
         email: body.email,
@@ -240,9 +240,9 @@ pub async fn update(
 pub async fn delete(
     State(state): State<AppState>,
     Caller(caller, ..): Caller<WhatsAppV1>,
-    Path(id): Path<String>,
+    id: PathParam<WhatsAppV1>,
 ) -> Result<Response, Error> {
-    let id = parse_id(&id, "Contact")?;
+    let id = path_id(&id, "Contact")?;
     let freshness = state.app.delete_contact(&caller, id).await?;
     Ok(respond(
         StatusCode::OK,

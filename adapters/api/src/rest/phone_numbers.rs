@@ -1,11 +1,11 @@
 //! `/api/v2/external/phone-numbers`: the list exactly as seed 000's `ExternalPhoneNumber`, plus
 //! registration, update and removal in the same style (documented in `schema/openapi.json`).
 
-use crate::extract::{parse_id, Body, Caller};
+use crate::extract::{path_id, Body, Caller, PathParam};
 use crate::state::AppState;
 use crate::surface::{respond, ApiError, ExternalV2};
 use application::{PhoneNumberChangesInput, PhoneNumberInput};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use domain::phone_number::PhoneNumberStatus;
@@ -83,9 +83,9 @@ async fn one(
 pub async fn get(
     State(state): State<AppState>,
     Caller(caller, ..): Caller<ExternalV2>,
-    Path(id): Path<String>,
+    id: PathParam<ExternalV2>,
 ) -> Result<Response, Error> {
-    let id = parse_id(&id, "Phone number")?;
+    let id = path_id(&id, "Phone number")?;
     one(
         &state,
         caller.workspace_id,
@@ -153,10 +153,10 @@ pub struct UpdateRequest {
 pub async fn update(
     State(state): State<AppState>,
     Caller(caller, ..): Caller<ExternalV2>,
-    Path(id): Path<String>,
+    id: PathParam<ExternalV2>,
     Body(body, ..): Body<ExternalV2, UpdateRequest>,
 ) -> Result<Response, Error> {
-    let id = parse_id(&id, "Phone number")?;
+    let id = path_id(&id, "Phone number")?;
     let input = PhoneNumberChangesInput {
         waba_name: body.waba_name,
         display_phone_number: body.phone_number,
@@ -173,9 +173,9 @@ pub async fn update(
 pub async fn remove(
     State(state): State<AppState>,
     Caller(caller, ..): Caller<ExternalV2>,
-    Path(id): Path<String>,
+    id: PathParam<ExternalV2>,
 ) -> Result<Response, Error> {
-    let id = parse_id(&id, "Phone number")?;
+    let id = path_id(&id, "Phone number")?;
     let freshness = state.app.remove_phone_number(&caller, id).await?;
     Ok(respond(
         StatusCode::OK,
