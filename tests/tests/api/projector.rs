@@ -779,7 +779,9 @@ async fn the_log_is_read_in_numeric_commit_order() {
     let mut after = projections::Position::default();
     let mut seen = Vec::new();
     loop {
-        let batch = projections::log::settled_after(&db, after, 1).await.unwrap();
+        let batch = projections::log::settled_after(&db, after, 1)
+            .await
+            .unwrap();
         let Some(event) = batch.last() else { break };
         after = event.position;
         seen.push(event.position.tx_id);
