@@ -224,6 +224,9 @@ impl<I: Infrastructure> Application<I> {
         default_groups: Vec<String>,
         skip_duplicates: bool,
     ) -> Result<(Vec<ImportOutcome>, Freshness), AppError> {
+        if rows.is_empty() {
+            return Err(AppError::Validation("contacts must not be empty".into()));
+        }
         if rows.len() > MAX_IMPORT {
             return Err(AppError::Validation(format!(
                 "at most {MAX_IMPORT} contacts per import"

@@ -4,7 +4,7 @@
 use crate::error::{parse_id, validation, OrGraphql, Result};
 use crate::read::{self, env, record};
 use crate::types::*;
-use application::contacts::{MAX_BULK, MAX_IMPORT};
+use application::contacts::MAX_BULK;
 use application::{
     BulkAction, ContactInput, ImportOutcome, PhoneNumberChangesInput, PhoneNumberInput,
 };
@@ -190,14 +190,6 @@ impl MutationRoot {
     ) -> Result<ImportContactsResult> {
         let (state, caller) = env(ctx)?;
         let account = parse_id(&input.account_id, "WhatsApp account")?;
-        if input.contacts.is_empty() {
-            return Err(validation("contacts must not be empty"));
-        }
-        if input.contacts.len() > MAX_IMPORT {
-            return Err(validation(format!(
-                "at most {MAX_IMPORT} contacts per import"
-            )));
-        }
         let echo: Vec<(String, String)> = input
             .contacts
             .iter()

@@ -4,7 +4,7 @@
 use crate::extract::{path_id, Body, Caller, Params, PathParam};
 use crate::state::AppState;
 use crate::surface::{respond, ApiError, WhatsAppV1};
-use application::contacts::{MAX_BULK, MAX_IMPORT};
+use application::contacts::MAX_BULK;
 use application::{BulkAction, ContactInput, Freshness, ImportOutcome};
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -288,14 +288,6 @@ pub async fn import(
     Body(body, ..): Body<WhatsAppV1, ImportRequest>,
 ) -> Result<Response, Error> {
     let account = account_id(&body.account_id)?;
-    if body.contacts.is_empty() {
-        return Err(ApiError::validation("contacts must not be empty"));
-    }
-    if body.contacts.len() > MAX_IMPORT {
-        return Err(ApiError::validation(format!(
-            "at most {MAX_IMPORT} contacts per import"
-        )));
-    }
     let echo: Vec<(String, String)> = body
         .contacts
         .iter()
