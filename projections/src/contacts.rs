@@ -2,13 +2,12 @@
 //! and the queries the REST and GraphQL surfaces run against it.
 
 use crate::log::StoredEvent;
-use crate::runner::{Projection, ProjectorError};
+use crate::runner::{Projection, ProjectorError, RebuildOrder};
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use domain::contact::{Contact, ContactEvent, ContactState};
 use domain::{WorkspaceId, E164};
 use futures::future::BoxFuture;
-use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use tokio_postgres::{GenericClient, Row, Transaction};
 use uuid::Uuid;
@@ -28,6 +27,14 @@ impl Projection for ContactsProjection {
         &["contacts"]
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[Contact::TYPE])
+    }
+
+    fn rebuild_order(&self) -> RebuildOrder {
+        RebuildOrder::ByAggregate
+    }
+
     fn apply<'a>(
         &'a self,
         tx: &'a Transaction<'a>,
@@ -38,7 +45,8 @@ impl Projection for ContactsProjection {
             for event in events.iter().filter(|e| e.aggregate_type == Contact::TYPE) {
                 let id = Uuid::parse_str(&event.aggregate_id)
                     .map_err(|e| ProjectorError::unreadable(event, e))?;
-                let payload = serde_json::from_value(event.payload.clone())
+                let payload = event
+                    .payload()
                     .map_err(|e| ProjectorError::unreadable(event, e))?;
                 ours.push((id, payload));
             }
@@ -95,27 +103,15 @@ async fn load_states(
     Ok(states)
 }
 
-#[derive(Serialize)]
-struct ContactRecord<'a> {
-    id: Uuid,
-    #[serde(flatten)]
-    state: &'a ContactState,
-    wa_id: &'a str,
-}
-
 async fn write_states(
     tx: &Transaction<'_>,
     contacts: HashMap<Uuid, Contact>,
 ) -> Result<(), ProjectorError> {
-    let mut records = Vec::new();
+    let mut live = Vec::with_capacity(contacts.len());
     let mut deleted = Vec::new();
     for (id, contact) in &contacts {
         match &contact.state {
-            Some(state) => records.push(ContactRecord {
-                id: *id,
-                state,
-                wa_id: state.phone.wa_id(),
-            }),
+            Some(state) => live.push((*id, state)),
             None => deleted.push(*id),
         }
     }
@@ -123,30 +119,77 @@ async fn write_states(
         tx.execute("DELETE FROM contacts WHERE id = ANY($1)", &[&deleted])
             .await?;
     }
-    if records.is_empty() {
+    if live.is_empty() {
         return Ok(());
     }
-    let records = serde_json::to_value(&records).expect("contact records serialize");
+    // One typed array per column, sent in binary: no JSON to build or parse on either side.
+    let ids: Vec<Uuid> = live.iter().map(|(id, _)| *id).collect();
+    let workspaces: Vec<Uuid> = live.iter().map(|(_, c)| c.workspace_id.0).collect();
+    let accounts: Vec<Uuid> = live.iter().map(|(_, c)| c.account_id).collect();
+    let phones: Vec<&str> = live.iter().map(|(_, c)| c.phone.as_str()).collect();
+    let wa_ids: Vec<&str> = live.iter().map(|(_, c)| c.phone.wa_id()).collect();
+    let names: Vec<&str> = live.iter().map(|(_, c)| c.name.as_str()).collect();
+    let emails: Vec<Option<&str>> = live.iter().map(|(_, c)| c.email.as_deref()).collect();
+    let companies: Vec<Option<&str>> = live.iter().map(|(_, c)| c.company.as_deref()).collect();
+    let tags: Vec<String> = live.iter().map(|(_, c)| text_array_literal(&c.tags)).collect();
+    let groups: Vec<String> = live.iter().map(|(_, c)| text_array_literal(&c.groups)).collect();
+    let opted_in: Vec<bool> = live.iter().map(|(_, c)| c.is_opted_in).collect();
+    let opt_in_dates: Vec<Option<DateTime<Utc>>> = live.iter().map(|(_, c)| c.opt_in_date).collect();
+    let opt_out_dates: Vec<Option<DateTime<Utc>>> =
+        live.iter().map(|(_, c)| c.opt_out_date).collect();
+    let blocked: Vec<bool> = live.iter().map(|(_, c)| c.is_blocked).collect();
+    let custom_fields: Vec<serde_json::Value> = live
+        .iter()
+        .map(|(_, c)| serde_json::to_value(&c.custom_fields).expect("string map serializes"))
+        .collect();
+    let notes: Vec<Option<&str>> = live.iter().map(|(_, c)| c.notes.as_deref()).collect();
+    let created: Vec<DateTime<Utc>> = live.iter().map(|(_, c)| c.created_at).collect();
+    let updated: Vec<DateTime<Utc>> = live.iter().map(|(_, c)| c.updated_at).collect();
     tx.execute(
         "INSERT INTO contacts (id, workspace_id, account_id, phone, wa_id, name, email, company, tags, groups, \
                                is_opted_in, opt_in_date, opt_out_date, is_blocked, custom_fields, notes, created_at, updated_at) \
-         SELECT r.id, r.workspace_id, r.account_id, r.phone, r.wa_id, r.name, r.email, r.company, \
-                ARRAY(SELECT jsonb_array_elements_text(r.tags)), ARRAY(SELECT jsonb_array_elements_text(r.groups)), \
-                r.is_opted_in, r.opt_in_date, r.opt_out_date, r.is_blocked, r.custom_fields, r.notes, r.created_at, r.updated_at \
-         FROM jsonb_to_recordset($1::jsonb) AS r(id uuid, workspace_id uuid, account_id uuid, phone text, wa_id text, \
-              name text, email text, company text, tags jsonb, groups jsonb, is_opted_in boolean, opt_in_date timestamptz, \
-              opt_out_date timestamptz, is_blocked boolean, custom_fields jsonb, notes text, created_at timestamptz, \
-              updated_at timestamptz) \
+         SELECT id, workspace_id, account_id, phone, wa_id, name, email, company, tags::text[], groups::text[], \
+                is_opted_in, opt_in_date, opt_out_date, is_blocked, custom_fields, notes, created_at, updated_at \
+         FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
+                     $9::text[], $10::text[], $11::bool[], $12::timestamptz[], $13::timestamptz[], $14::bool[], \
+                     $15::jsonb[], $16::text[], $17::timestamptz[], $18::timestamptz[]) \
+              AS r(id, workspace_id, account_id, phone, wa_id, name, email, company, tags, groups, is_opted_in, \
+                   opt_in_date, opt_out_date, is_blocked, custom_fields, notes, created_at, updated_at) \
          ON CONFLICT (id) DO UPDATE SET workspace_id = EXCLUDED.workspace_id, account_id = EXCLUDED.account_id, \
               phone = EXCLUDED.phone, wa_id = EXCLUDED.wa_id, name = EXCLUDED.name, email = EXCLUDED.email, \
               company = EXCLUDED.company, tags = EXCLUDED.tags, groups = EXCLUDED.groups, \
               is_opted_in = EXCLUDED.is_opted_in, opt_in_date = EXCLUDED.opt_in_date, opt_out_date = EXCLUDED.opt_out_date, \
               is_blocked = EXCLUDED.is_blocked, custom_fields = EXCLUDED.custom_fields, notes = EXCLUDED.notes, \
               created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at",
-        &[&records],
+        &[
+            &ids, &workspaces, &accounts, &phones, &wa_ids, &names, &emails, &companies, &tags,
+            &groups, &opted_in, &opt_in_dates, &opt_out_dates, &blocked, &custom_fields, &notes,
+            &created, &updated,
+        ],
     )
     .await?;
     Ok(())
+}
+
+/// A PostgreSQL array literal of `items` (each quoted, `"` and `\` escaped): UNNEST cannot take
+/// an array of arrays of different lengths, so each row's list travels as its literal.
+fn text_array_literal(items: &[String]) -> String {
+    let mut literal = String::from("{");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            literal.push(',');
+        }
+        literal.push('"');
+        for ch in item.chars() {
+            if ch == '"' || ch == '\\' {
+                literal.push('\\');
+            }
+            literal.push(ch);
+        }
+        literal.push('"');
+    }
+    literal.push('}');
+    literal
 }
 
 /// A contact as the read model holds it.

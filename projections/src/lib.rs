@@ -11,7 +11,7 @@ pub mod shutdown;
 pub mod watch;
 
 pub use log::{Position, StoredEvent};
-pub use runner::{Projection, Projector, ProjectorError, RebuildProgress};
+pub use runner::{Projection, Projector, ProjectorError, RebuildOrder, RebuildProgress};
 pub use shutdown::Shutdown;
 pub use watch::CheckpointWatch;
 

@@ -8,6 +8,7 @@
 //! never makes them skip.
 
 use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::HashMap;
 use tokio_postgres::{GenericClient, Row};
@@ -19,7 +20,8 @@ pub struct Position {
     pub global_position: i64,
 }
 
-/// One event as stored, with its place in the log.
+/// One event as stored, with its place in the log. Payload and metadata stay JSON text until a
+/// fold asks for them: a projection decodes only the events it folds, straight into its type.
 #[derive(Debug, Clone)]
 pub struct StoredEvent {
     pub aggregate_type: String,
@@ -27,8 +29,10 @@ pub struct StoredEvent {
     pub sequence: i64,
     pub event_type: String,
     pub event_version: String,
-    pub payload: Value,
-    pub metadata: Value,
+    /// The payload as JSON text; `null` when the reader was not interested in this aggregate type.
+    pub payload_json: String,
+    /// The metadata (actor, correlation id, time) as JSON text.
+    pub metadata_json: String,
     pub position: Position,
     pub recorded_at: DateTime<Utc>,
 }
@@ -41,12 +45,32 @@ const COLUMNS: &str =
      events.event_version, events.payload::text AS payload_text, events.metadata::text AS metadata_text, \
      events.tx_id::text AS tx_text, events.global_position, events.recorded_at";
 
+/// [`COLUMNS`], but the payload only for the aggregate types in `$4` (all when `$4` is NULL):
+/// a projection reads every event to move its checkpoint, yet decodes only its own.
+const COLUMNS_FOR_TYPES: &str =
+    "events.aggregate_type, events.aggregate_id, events.sequence, events.event_type, \
+     events.event_version, \
+     CASE WHEN $4::text[] IS NULL OR events.aggregate_type = ANY($4::text[]) THEN events.payload::text \
+          ELSE 'null' END AS payload_text, \
+     events.metadata::text AS metadata_text, \
+     events.tx_id::text AS tx_text, events.global_position, events.recorded_at";
+
 fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
 impl StoredEvent {
-    fn from_row(row: &Row) -> Self {
+    /// Decodes the payload into the aggregate's event type.
+    pub fn payload<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.payload_json)
+    }
+
+    /// The metadata as a JSON value.
+    pub fn metadata(&self) -> Value {
+        parse_json(&self.metadata_json)
+    }
+
+    pub(crate) fn from_row(row: &Row) -> Self {
         let tx_text: &str = row.get(7);
         Self {
             aggregate_type: row.get(0),
@@ -54,8 +78,8 @@ impl StoredEvent {
             sequence: row.get(2),
             event_type: row.get(3),
             event_version: row.get(4),
-            payload: parse_json(row.get(5)),
-            metadata: parse_json(row.get(6)),
+            payload_json: row.get(5),
+            metadata_json: row.get(6),
             position: Position {
                 tx_id: tx_text.parse().unwrap_or_default(),
                 global_position: row.get(8),
@@ -73,21 +97,23 @@ impl StoredEvent {
             "global_position": self.position.global_position,
             "event_type": self.event_type,
             "event_version": self.event_version,
-            "payload": self.payload,
-            "metadata": self.metadata,
+            "payload": parse_json(&self.payload_json),
+            "metadata": self.metadata(),
             "recorded_at": self.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         })
     }
 }
 
-/// The next settled events after `after`, at most `limit`, in commit-safe order.
+/// The next settled events after `after`, at most `limit`, in commit-safe order. Payloads are
+/// read only for `aggregate_types` (all when `None`); other events come with a `null` payload.
 pub async fn settled_after(
     client: &impl GenericClient,
     after: Position,
     limit: i64,
+    aggregate_types: Option<&[&str]>,
 ) -> Result<Vec<StoredEvent>, tokio_postgres::Error> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM events \
+        "SELECT {COLUMNS_FOR_TYPES} FROM events \
          WHERE (events.tx_id, events.global_position) > ($1::text::xid8, $2) \
            AND events.tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
          ORDER BY events.tx_id, events.global_position LIMIT $3"
@@ -95,7 +121,12 @@ pub async fn settled_after(
     let rows = client
         .query(
             &sql,
-            &[&after.tx_id.to_string(), &after.global_position, &limit],
+            &[
+                &after.tx_id.to_string(),
+                &after.global_position,
+                &limit,
+                &aggregate_types,
+            ],
         )
         .await?;
     Ok(rows.iter().map(StoredEvent::from_row).collect())
@@ -156,6 +187,40 @@ pub async fn latest_position_of(
             global_position: row.get(1),
         }
     }))
+}
+
+/// The last settled position (`None` for an empty log): every event at or before it is settled,
+/// and every event written later sorts after it.
+pub async fn last_settled(
+    client: &impl GenericClient,
+) -> Result<Option<Position>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT tx_id::text, global_position FROM events \
+             WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+            &[],
+        )
+        .await?;
+    Ok(row.map(|row| {
+        let tx_text: &str = row.get(0);
+        Position {
+            tx_id: tx_text.parse().unwrap_or_default(),
+            global_position: row.get(1),
+        }
+    }))
+}
+
+/// The SQL of a cursor over every settled event of `$1` (aggregate types) up to `$2` (a
+/// position's xid as text) and `$3` (its global position), aggregate by aggregate, each in
+/// sequence order: the order a rebuild folds per-aggregate read models in.
+pub fn by_aggregate_up_to_sql() -> String {
+    format!(
+        "SELECT {COLUMNS} FROM events \
+         WHERE events.aggregate_type = ANY($1::text[]) \
+           AND (events.tx_id, events.global_position) <= ($2::text::xid8, $3) \
+         ORDER BY events.aggregate_type, events.aggregate_id, events.sequence"
+    )
 }
 
 /// Counts of events per aggregate type (for progress and audits).

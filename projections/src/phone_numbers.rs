@@ -1,7 +1,7 @@
 //! The phone-numbers read model. It records whether a number has an access token, never the token.
 
 use crate::log::StoredEvent;
-use crate::runner::{Projection, ProjectorError};
+use crate::runner::{Projection, ProjectorError, RebuildOrder};
 use chrono::{DateTime, Utc};
 use cqrs_es::Aggregate;
 use domain::phone_number::{PhoneNumber, PhoneNumberEvent};
@@ -20,6 +20,14 @@ impl Projection for PhoneNumbersProjection {
 
     fn tables(&self) -> &'static [&'static str] {
         &["phone_numbers"]
+    }
+
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[PhoneNumber::TYPE])
+    }
+
+    fn rebuild_order(&self) -> RebuildOrder {
+        RebuildOrder::ByAggregate
     }
 
     fn apply<'a>(
@@ -55,9 +63,9 @@ impl Projection for PhoneNumbersProjection {
                     if event.sequence > last {
                         break;
                     }
-                    let payload: PhoneNumberEvent =
-                        serde_json::from_value(event.payload.clone())
-                            .map_err(|e| ProjectorError::unreadable(&event, e))?;
+                    let payload: PhoneNumberEvent = event
+                        .payload()
+                        .map_err(|e| ProjectorError::unreadable(&event, e))?;
                     number.apply(payload);
                 }
                 write(tx, id, &number).await?;

@@ -56,12 +56,31 @@ impl ProjectorError {
     }
 }
 
+/// The order a rebuild feeds events in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RebuildOrder {
+    /// The log's commit order, batch after batch, as when serving.
+    Log,
+    /// Aggregate by aggregate (each history in sequence order) in one transaction: for read
+    /// models whose rows each depend on one aggregate only, so each row is written about once
+    /// and the old rows serve readers until the rebuild commits.
+    ByAggregate,
+}
+
 /// A read model: which tables it owns and how a batch of events changes them.
 pub trait Projection: Send + Sync {
     /// The checkpoint name, also accepted by `parley projections rebuild NAME`.
     fn name(&self) -> &'static str;
-    /// The tables it owns; a rebuild truncates them.
+    /// The tables it owns; a rebuild empties them.
     fn tables(&self) -> &'static [&'static str];
+    /// The aggregate types it folds (`None`: all); other events reach `apply` without payload.
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+    /// How a rebuild feeds it; [`RebuildOrder::ByAggregate`] needs [`Projection::aggregate_types`].
+    fn rebuild_order(&self) -> RebuildOrder {
+        RebuildOrder::Log
+    }
     /// Folds a batch (in log order) into its tables within `tx`. Events of other aggregates are ignored.
     fn apply<'a>(
         &'a self,
@@ -139,7 +158,8 @@ impl Projector {
             tx_id: tx_text.parse().unwrap_or_default(),
             global_position: row.get(1),
         };
-        let events = log::settled_after(&*tx, after, limit).await?;
+        let events =
+            log::settled_after(&*tx, after, limit, projection.aggregate_types()).await?;
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(0);
         };
@@ -272,12 +292,27 @@ impl Projector {
                 .ok_or_else(|| ProjectorError::UnknownProjection(name.to_string()))?],
         };
         self.ensure_checkpoints().await?;
-        let total: u64 = {
+        let counts = {
             let client = self.pool.get().await?;
-            log::count_events(&**client).await?.values().sum::<i64>() as u64
+            log::count_events(&**client).await?
         };
         let mut all_folded = 0;
         for projection in selected {
+            let total: u64 = match projection.aggregate_types() {
+                None => counts.values().sum::<i64>() as u64,
+                Some(types) => types
+                    .iter()
+                    .map(|t| counts.get(*t).copied().unwrap_or(0) as u64)
+                    .sum(),
+            };
+            if let (RebuildOrder::ByAggregate, Some(types)) =
+                (projection.rebuild_order(), projection.aggregate_types())
+            {
+                all_folded += self
+                    .rebuild_by_aggregate(projection.as_ref(), types, total, &mut progress)
+                    .await?;
+                continue;
+            }
             self.reset(projection.as_ref()).await?;
             let started = Instant::now();
             let mut folded = 0u64;
@@ -297,6 +332,70 @@ impl Projector {
             all_folded += folded;
         }
         Ok(all_folded)
+    }
+
+    /// Rebuilds a per-aggregate read model in one transaction: empty its tables, fold every
+    /// settled event of its types aggregate by aggregate, and set the checkpoint to the last
+    /// settled position, which every later event sorts after.
+    async fn rebuild_by_aggregate(
+        &self,
+        projection: &dyn Projection,
+        types: &[&str],
+        total: u64,
+        progress: &mut impl FnMut(RebuildProgress),
+    ) -> Result<u64, ProjectorError> {
+        let started = Instant::now();
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        tx.query_one(
+            "SELECT 1 FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
+            &[&projection.name()],
+        )
+        .await?;
+        // DELETE, not TRUNCATE: readers keep the old rows until this transaction commits.
+        for table in projection.tables() {
+            tx.batch_execute(&format!("DELETE FROM {table}")).await?;
+        }
+        let upto = log::last_settled(&*tx).await?.unwrap_or_default();
+        let statement = tx.prepare(&log::by_aggregate_up_to_sql()).await?;
+        let types: Vec<&str> = types.to_vec();
+        let portal = tx
+            .bind(
+                &statement,
+                &[&types, &upto.tx_id.to_string(), &upto.global_position],
+            )
+            .await?;
+        let mut folded = 0u64;
+        loop {
+            let rows = tx.query_portal(&portal, REBUILD_BATCH as i32).await?;
+            let events: Vec<StoredEvent> = rows.iter().map(StoredEvent::from_row).collect();
+            // A history cut between two batches is still folded right: the second batch
+            // loads what the first wrote.
+            projection.apply(&tx, &events).await?;
+            folded += events.len() as u64;
+            progress(RebuildProgress {
+                projection: projection.name(),
+                folded,
+                total: total.max(folded),
+                elapsed: started.elapsed(),
+            });
+            if events.len() < REBUILD_BATCH as usize {
+                break;
+            }
+        }
+        tx.execute(
+            "UPDATE projection_checkpoints SET tx_id = $2::text::xid8, position = $3, updated_at = now() WHERE name = $1",
+            &[&projection.name(), &upto.tx_id.to_string(), &upto.global_position],
+        )
+        .await?;
+        tx.execute(
+            "SELECT pg_notify('parley_checkpoints', $1)",
+            &[&projection.name()],
+        )
+        .await?;
+        tx.commit().await?;
+        self.watch.checkpoint_moved();
+        Ok(folded)
     }
 
     /// Empties a projection's tables and moves its checkpoint to the start, atomically.

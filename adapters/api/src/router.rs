@@ -5,7 +5,7 @@ use crate::rest::{contacts, groups, phone_numbers};
 use crate::state::AppState;
 use crate::surface::{ApiError, ExternalV2, WhatsAppV1};
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(groups::delete),
         )
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
@@ -71,9 +72,19 @@ pub fn with_common_layers(router: Router) -> Router {
 
 async fn not_found(uri: Uri) -> Response {
     let message = format!("No route for {}", uri.path());
+    error_in_surface_of(&uri, StatusCode::NOT_FOUND, "NOT_FOUND", message)
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> Response {
+    let message = format!("{method} is not allowed on {}", uri.path());
+    error_in_surface_of(&uri, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", message)
+}
+
+/// An error in the envelope of the surface the path belongs to.
+fn error_in_surface_of(uri: &Uri, status: StatusCode, code: &'static str, message: String) -> Response {
     if uri.path().starts_with("/v1/") {
-        ApiError::<WhatsAppV1>::new(StatusCode::NOT_FOUND, "NOT_FOUND", message).into_response()
+        ApiError::<WhatsAppV1>::new(status, code, message).into_response()
     } else {
-        ApiError::<ExternalV2>::new(StatusCode::NOT_FOUND, "NOT_FOUND", message).into_response()
+        ApiError::<ExternalV2>::new(status, code, message).into_response()
     }
 }

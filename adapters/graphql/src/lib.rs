@@ -57,6 +57,26 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Whether the query or its variables hold a NUL character, which PostgreSQL text cannot store;
+/// refused up front like REST does, rather than failing at the database.
+fn carries_nul(request: &async_graphql::Request) -> bool {
+    fn in_json(value: &serde_json::Value) -> bool {
+        match value {
+            serde_json::Value::String(text) => text.contains('\0'),
+            serde_json::Value::Array(items) => items.iter().any(in_json),
+            serde_json::Value::Object(fields) => {
+                fields.iter().any(|(key, value)| key.contains('\0') || in_json(value))
+            }
+            _ => false,
+        }
+    }
+    // In the query text a NUL can only arrive escaped (`\u0000` or `\u{0}`).
+    request.query.contains('\0')
+        || request.query.contains("\\u0000")
+        || request.query.contains("\\u{0}")
+        || serde_json::to_value(&request.variables).is_ok_and(|vars| in_json(&vars))
+}
+
 async fn graphiql() -> Html<String> {
     Html(GraphiQLSource::build().endpoint("/graphql").finish())
 }
@@ -93,6 +113,17 @@ async fn execute(
             return (status, axum::Json(body)).into_response();
         }
     };
-    let response = schema.execute(request.into_inner().data(caller)).await;
+    let request = request.into_inner();
+    if carries_nul(&request) {
+        let body = serde_json::json!({
+            "data": null,
+            "errors": [{
+                "message": "Strings must not contain NUL (\\u0000) characters",
+                "extensions": { "code": "VALIDATION_ERROR" },
+            }],
+        });
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
+    }
+    let response = schema.execute(request.data(caller)).await;
     async_graphql_axum::GraphQLResponse::from(response).into_response()
 }

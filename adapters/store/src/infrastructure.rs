@@ -11,12 +11,16 @@ use projections::CheckpointWatch;
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// The system clock.
+/// The system clock, at PostgreSQL's precision (microseconds), so a time in an event and the
+/// same time in a read-model column are equal.
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        chrono::Utc::now()
+        use chrono::DurationRound;
+        let now = chrono::Utc::now();
+        now.duration_trunc(chrono::TimeDelta::microseconds(1))
+            .unwrap_or(now)
     }
 }
 

@@ -784,3 +784,33 @@ async fn a_bulk_call_refused_for_one_contact_changes_none() {
     assert_eq!(after, events, "no event was written");
     assert_eq!(contacts_state(&app).await, before, "no contact changed");
 }
+
+#[tokio::test]
+async fn a_wrong_method_on_a_known_path_is_405_in_the_surface_format() {
+    let app = TestApp::spawn().await;
+    let (status, body) = app.send(app.request(Method::PATCH, CONTACTS)).await;
+    assert_v1_error("PATCH contacts", status, &body, 405, "METHOD_NOT_ALLOWED");
+    let (status, body) = app.send(app.request(Method::PUT, NUMBERS)).await;
+    assert_v2_error("PUT phone numbers", status, &body, 405, "METHOD_NOT_ALLOWED");
+}
+
+#[tokio::test]
+async fn graphql_input_with_nul_characters_is_refused_and_changes_nothing() {
+    let app = TestApp::spawn().await;
+    let account = app.workspace.phone_number.to_string();
+    let before = contacts_state(&app).await;
+    let mutation = "mutation($input: CreateContactInput!) { createContact(input: $input) { id } }";
+    let by_variable = json!({"query": mutation, "variables": {"input": {
+        "accountId": account, "phone": "+14155550003", "name": "A\u{0}B"}}});
+    let inline = format!(
+        "mutation {{ createContact(input: {{ accountId: \"{account}\", phone: \"+14155550004\", name: \"A\\u0000B\" }}) {{ id }} }}"
+    );
+    for request in [by_variable, json!({ "query": inline })] {
+        let (status, body) = app
+            .send(app.request(Method::POST, "/graphql").json(&request))
+            .await;
+        assert_eq!(status, 400, "{request}: {body}");
+        assert_eq!(body["errors"][0]["extensions"]["code"], "VALIDATION_ERROR", "{body}");
+    }
+    assert_eq!(contacts_state(&app).await, before);
+}

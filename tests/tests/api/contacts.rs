@@ -784,3 +784,30 @@ async fn the_same_phone_twice_at_once_is_created_once() {
     tags.sort();
     assert_eq!(tags, ["t0", "t1", "t2", "t3"]);
 }
+
+#[tokio::test]
+async fn tags_and_groups_keep_quotes_backslashes_commas_and_braces() {
+    let app = TestApp::spawn().await;
+    let awkward = vec![
+        "say \"hi\"".to_string(),
+        "back\\slash".to_string(),
+        "a,b".to_string(),
+        "{braced}".to_string(),
+        "NULL".to_string(),
+        " spaced ".to_string(),
+    ];
+    let id = create(
+        &app,
+        json!({"phone": "+14155550177", "name": "Odd", "tags": awkward, "groups": awkward}),
+    )
+    .await;
+    let (status, body) = get(&app, &id).await;
+    assert_eq!(status, 200, "{body}");
+    let mut expected: Vec<String> = awkward.iter().map(|t| t.trim().to_string()).collect();
+    expected.sort();
+    for field in ["tags", "groups"] {
+        let mut got: Vec<String> = serde_json::from_value(body["contact"][field].clone()).unwrap();
+        got.sort();
+        assert_eq!(got, expected, "{field}: {body}");
+    }
+}

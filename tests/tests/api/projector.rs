@@ -79,6 +79,14 @@ async fn start_projector(app: &TestApp, projections: Vec<Arc<dyn Projection>>) -
 
 type Checkpoint = (u64, i64);
 
+/// Now at PostgreSQL's precision, as Parley's own clock gives it.
+fn now_micros() -> chrono::DateTime<Utc> {
+    use chrono::DurationRound;
+    Utc::now()
+        .duration_trunc(chrono::TimeDelta::microseconds(1))
+        .unwrap()
+}
+
 async fn checkpoint(db: &tokio_postgres::Client, name: &str) -> Checkpoint {
     let row = db
         .query_one(
@@ -306,7 +314,7 @@ fn created_payload(app: &TestApp, phone: &E164, name: &str, tags: &[&str]) -> Co
         is_opted_in: false,
         custom_fields: BTreeMap::new(),
         notes: None,
-        at: Utc::now(),
+        at: now_micros(),
     }
 }
 
@@ -318,7 +326,7 @@ async fn held_creation(app: &TestApp, n: usize, hold: Duration) -> String {
     let created = created_payload(app, &phone, &format!("Held {n}"), &["held"]);
     let tagged = ContactEvent::ContactTagsChanged {
         tags: vec!["held".into(), format!("held-{n}")],
-        at: Utc::now(),
+        at: now_micros(),
     };
     let metadata = serde_json::json!({
         "actor": "cli",
@@ -731,8 +739,8 @@ async fn a_rebuild_reproduces_the_read_models_exactly() {
         .await
         .unwrap()
         .get(0);
-    // Each projection reads the whole log.
-    assert_eq!(folded, 2 * events as u64);
+    // Each projection reads the events of its own aggregate type, and together they cover the log.
+    assert_eq!(folded, events as u64);
     assert!(reports >= 2);
     assert_eq!(dump(&db, "contacts").await, contacts_before);
     assert_eq!(dump(&db, "phone_numbers").await, numbers_before);
@@ -766,7 +774,7 @@ async fn the_log_is_read_in_numeric_commit_order() {
             is_opted_in: false,
             custom_fields: BTreeMap::new(),
             notes: None,
-            at: Utc::now(),
+            at: now_micros(),
         };
         db.execute(
             "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, tx_id) \
@@ -779,7 +787,7 @@ async fn the_log_is_read_in_numeric_commit_order() {
     let mut after = projections::Position::default();
     let mut seen = Vec::new();
     loop {
-        let batch = projections::log::settled_after(&db, after, 1)
+        let batch = projections::log::settled_after(&db, after, 1, None)
             .await
             .unwrap();
         let Some(event) = batch.last() else { break };
