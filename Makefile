@@ -56,6 +56,10 @@ test:
 	@scripts/pg.sh start $(TEST_PG_ARGS) --fast
 	DATABASE_URL="$$(scripts/pg.sh url $(TEST_PG_ARGS))"
 	export DATABASE_URL PARLEY_TEST_DATABASE_URL="$$DATABASE_URL"
+	# The cluster is reused between runs: drop the previous run's databases first.
+	for db in $$(psql "$$DATABASE_URL" -qAtX -c "SELECT datname FROM pg_database WHERE datname LIKE 'parley\_test\_%' AND datname <> 'parley_test_template'"); do
+		psql "$$DATABASE_URL" -qX -c "DROP DATABASE IF EXISTS $$db WITH (FORCE)" >/dev/null
+	done
 	if $(CARGO) nextest --version >/dev/null 2>&1; then
 		echo "+ cargo nextest run --workspace --no-fail-fast" >&2
 		$(CARGO) nextest run --workspace --no-fail-fast
