@@ -3,6 +3,7 @@
 //! Pure: nothing here performs IO or reads a clock. Commands carry the time they were issued at.
 
 pub mod contact;
+pub mod conversation;
 pub mod e164;
 pub mod phone_number;
 pub mod secret;
