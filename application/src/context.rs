@@ -9,6 +9,10 @@ use uuid::Uuid;
 pub enum Actor {
     Token(Uuid),
     Cli,
+    /// Meta, through a verified webhook delivery.
+    Meta,
+    /// The outbox worker, recording what Meta answered.
+    Outbox,
 }
 
 impl Actor {
@@ -17,6 +21,8 @@ impl Actor {
         match self {
             Actor::Token(id) => format!("token:{id}"),
             Actor::Cli => "cli".to_string(),
+            Actor::Meta => "meta".to_string(),
+            Actor::Outbox => "outbox".to_string(),
         }
     }
 }

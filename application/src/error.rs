@@ -2,6 +2,7 @@
 
 use cqrs_es::AggregateError;
 use domain::contact::ContactError;
+use domain::conversation::ConversationError;
 use domain::phone_number::PhoneNumberError;
 
 /// A stable, machine-readable error code, the same in REST and GraphQL.
@@ -13,6 +14,16 @@ pub enum ErrorCode {
     Conflict,
     Unauthorized,
     PayloadTooLarge,
+    /// A free-form message outside the customer's 24-hour service window.
+    WindowClosed,
+    /// The recipient opted out of business messages.
+    RecipientOptedOut,
+    /// The recipient is blocked.
+    RecipientBlocked,
+    /// A reply or reaction names a message that is not in the conversation (or not sent yet).
+    UnknownReplyTarget,
+    /// The message content breaks one of Meta's rules (length, counts, media source).
+    InvalidContent,
     Internal,
 }
 
@@ -26,6 +37,11 @@ impl ErrorCode {
             Self::Conflict => "CONFLICT",
             Self::Unauthorized => "UNAUTHORIZED",
             Self::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            Self::WindowClosed => "WINDOW_CLOSED",
+            Self::RecipientOptedOut => "RECIPIENT_OPTED_OUT",
+            Self::RecipientBlocked => "RECIPIENT_BLOCKED",
+            Self::UnknownReplyTarget => "UNKNOWN_REPLY_TARGET",
+            Self::InvalidContent => "INVALID_CONTENT",
             Self::Internal => "INTERNAL_ERROR",
         }
     }
@@ -33,7 +49,13 @@ impl ErrorCode {
     /// The HTTP status this code maps to.
     pub fn http_status(self) -> u16 {
         match self {
-            Self::ValidationError | Self::InvalidPhoneNumber => 400,
+            Self::ValidationError
+            | Self::InvalidPhoneNumber
+            | Self::InvalidContent
+            | Self::WindowClosed
+            | Self::RecipientOptedOut
+            | Self::RecipientBlocked
+            | Self::UnknownReplyTarget => 400,
             Self::Unauthorized => 401,
             Self::NotFound => 404,
             Self::Conflict => 409,
@@ -54,6 +76,9 @@ pub enum AppError {
     NotFound(&'static str),
     #[error("{0}")]
     Conflict(String),
+    /// A business rule refused the command; the code says which.
+    #[error("{message}")]
+    Refused { code: ErrorCode, message: String },
     /// Infrastructure failed (database down, corrupt event). Logged in full, reported vaguely.
     #[error("internal error: {0}")]
     Internal(String),
@@ -67,6 +92,7 @@ impl AppError {
             Self::InvalidPhoneNumber(_) => ErrorCode::InvalidPhoneNumber,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict(_) => ErrorCode::Conflict,
+            Self::Refused { code, .. } => *code,
             Self::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -99,6 +125,33 @@ impl From<PhoneNumberError> for AppError {
             PhoneNumberError::NotFound => Self::NotFound("phone number"),
             PhoneNumberError::AlreadyRegistered(_) => Self::Conflict(error.to_string()),
             PhoneNumberError::Invalid { .. } => Self::Validation(error.to_string()),
+        }
+    }
+}
+
+impl From<ConversationError> for AppError {
+    fn from(error: ConversationError) -> Self {
+        let refused = |code| Self::Refused {
+            code,
+            message: error.to_string(),
+        };
+        match &error {
+            ConversationError::NotFound => Self::NotFound("conversation"),
+            ConversationError::UnknownMessage(_) => Self::NotFound("message"),
+            ConversationError::WindowClosed => refused(ErrorCode::WindowClosed),
+            ConversationError::RecipientOptedOut => refused(ErrorCode::RecipientOptedOut),
+            ConversationError::RecipientBlocked => refused(ErrorCode::RecipientBlocked),
+            ConversationError::UnknownReplyTarget(_)
+            | ConversationError::ReplyTargetNotSent(_)
+            | ConversationError::UnknownReactionTarget(_) => refused(ErrorCode::UnknownReplyTarget),
+            ConversationError::InvalidContent(_) => refused(ErrorCode::InvalidContent),
+            ConversationError::DuplicateMessage(_) | ConversationError::WamidConflict { .. } => {
+                Self::Conflict(error.to_string())
+            }
+            ConversationError::InvalidCustomerWaId(_) => Self::InvalidPhoneNumber(error.to_string()),
+            ConversationError::ConversationMismatch | ConversationError::Invalid { .. } => {
+                Self::Validation(error.to_string())
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use cqrs_es::{Aggregate, EventStore};
 use domain::contact::Contact;
+use domain::conversation::Conversation;
 use domain::phone_number::PhoneNumber;
 use domain::{SealedSecret, WorkspaceId};
 use std::future::Future;
@@ -46,11 +47,13 @@ pub enum Freshness {
 
 /// Everything the use cases need from infrastructure, bundled so use cases take one parameter.
 pub trait Infrastructure: Send + Sync + 'static {
-    type Contacts: EventStore<Contact>;
-    type PhoneNumbers: EventStore<PhoneNumber>;
+    type Contacts: EventStore<Contact, AC: Send>;
+    type PhoneNumbers: EventStore<PhoneNumber, AC: Send>;
+    type Conversations: EventStore<Conversation, AC: Send>;
 
     fn contact_store(&self) -> &Self::Contacts;
     fn phone_number_store(&self) -> &Self::PhoneNumbers;
+    fn conversation_store(&self) -> &Self::Conversations;
     fn clock(&self) -> &dyn Clock;
     fn secrets(&self) -> &dyn SecretBox;
 

@@ -10,6 +10,16 @@ pub struct Config {
     pub secret_key: Option<String>,
     pub pool_size: usize,
     pub read_your_writes_timeout: Duration,
+    /// Meta's Graph API base URL; unset means the in-process Meta sandbox.
+    pub meta_graph_url: Option<String>,
+    pub meta_graph_version: String,
+    /// The Meta app secret webhooks are signed with (generated per run for the sandbox if unset).
+    pub meta_app_secret: Option<String>,
+    pub meta_verify_token: Option<String>,
+    /// Where the in-process sandbox listens.
+    pub sandbox_listen: String,
+    /// Default messages per second per business number.
+    pub meta_messages_per_second: u32,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -32,6 +42,16 @@ impl Config {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(5_000),
             ),
+            meta_graph_url: var("META_GRAPH_URL"),
+            meta_graph_version: var("META_GRAPH_VERSION").unwrap_or_else(|| "v23.0".to_string()),
+            meta_app_secret: var("META_APP_SECRET"),
+            meta_verify_token: var("META_VERIFY_TOKEN"),
+            sandbox_listen: var("PARLEY_SANDBOX_LISTEN")
+                .unwrap_or_else(|| "127.0.0.1:8090".to_string()),
+            meta_messages_per_second: var("META_MESSAGES_PER_SECOND")
+                .and_then(|v| v.parse().ok())
+                .filter(|n: &u32| *n > 0)
+                .unwrap_or(80),
         }
     }
 }

@@ -92,7 +92,28 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let projector_task = tokio::spawn(projector.run(shutdown.clone()));
 
-    let state = api::AppState::new(app);
+    let meta = start_meta(&config).await?;
+    let queue = Arc::new(store::outbox::PgOutboxQueue::new(
+        app.infra.pools.queries.clone(),
+        store::outbox::PacingConfig {
+            default_messages_per_second: config.meta_messages_per_second,
+            ..Default::default()
+        },
+        app.infra.watch.clone(),
+    ));
+    let worker = tokio::spawn(application::outbox::run_worker(
+        app.clone(),
+        queue,
+        Arc::new(meta.graph),
+        application::OutboxPolicy::default(),
+        shutdown.clone().triggered_owned(),
+    ));
+    let state = api::AppState::new(app.clone()).with_meta_webhooks(meta.webhooks);
+    tokio::spawn(api::webhook::process_leftovers(
+        app,
+        state.webhook_log.clone(),
+        shutdown.clone().triggered_owned(),
+    ));
     let router =
         api::router::with_common_layers(api::router(state.clone()).merge(graphql::router(state)));
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -109,7 +130,58 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     shutdown.trigger();
     let _ = tokio::time::timeout(Duration::from_secs(10), projector_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
+    drop(meta.sandbox);
     Ok(())
+}
+
+/// Meta as this process talks to it: the Graph client, the webhook secrets, and the sandbox
+/// when no real Graph URL is configured.
+struct MetaSide {
+    graph: meta::GraphClient,
+    webhooks: api::webhook::MetaWebhookSettings,
+    /// Kept alive for as long as the server runs (dropping it stops the sandbox).
+    sandbox: Option<sandbox::SandboxHandle>,
+}
+
+async fn start_meta(config: &Config) -> Result<MetaSide, String> {
+    let app_secret = match (&config.meta_app_secret, &config.meta_graph_url) {
+        (Some(secret), _) => Some(secret.clone()),
+        // The in-process sandbox signs with a secret only this process knows.
+        (None, None) => Some(uuid::Uuid::new_v4().simple().to_string()),
+        (None, Some(_)) => {
+            tracing::warn!("META_APP_SECRET is not set: every Meta webhook delivery will be refused");
+            None
+        }
+    };
+    let (base_url, sandbox) = match &config.meta_graph_url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let sandbox_config = sandbox::SandboxConfig::new(
+                format!("http://{}/webhook", config.listen),
+                app_secret.clone().unwrap_or_default(),
+            );
+            let handle = sandbox::Sandbox::bind(config.sandbox_listen.as_str(), sandbox_config)
+                .await
+                .map_err(|e| format!("cannot start the Meta sandbox on {}: {e}", config.sandbox_listen))?;
+            tracing::info!(sandbox = %handle.base_url(), "Meta sandbox running in-process (set META_GRAPH_URL to use Meta)");
+            (handle.base_url(), Some(handle))
+        }
+    };
+    let graph = meta::GraphClient::new(meta::GraphConfig {
+        base_url,
+        version: config.meta_graph_version.clone(),
+        timeout: Duration::from_secs(30),
+    })
+    .map_err(|e| e.to_string())?;
+    Ok(MetaSide {
+        graph,
+        webhooks: api::webhook::MetaWebhookSettings {
+            app_secret: app_secret.map(|s| Arc::new(s.into_bytes())),
+            verify_token: config.meta_verify_token.clone(),
+        },
+        sandbox,
+    })
 }
 
 async fn wait_for_signal() {

@@ -4,7 +4,10 @@
 //! [`Projection`], and writes the read-model changes and its checkpoint in one transaction.
 
 pub mod contacts;
+pub mod conversations;
 pub mod log;
+pub mod messages;
+pub mod outbox;
 pub mod phone_numbers;
 pub mod runner;
 pub mod shutdown;
@@ -22,5 +25,7 @@ pub fn all_projections() -> Vec<Arc<dyn Projection>> {
     vec![
         Arc::new(phone_numbers::PhoneNumbersProjection),
         Arc::new(contacts::ContactsProjection),
+        Arc::new(conversations::ConversationsProjection),
+        Arc::new(outbox::OutboxProjection),
     ]
 }

@@ -89,6 +89,22 @@ pub trait Projection: Send + Sync {
     ) -> BoxFuture<'a, Result<(), ProjectorError>>;
 }
 
+/// Whether `projection` folds events of `event`'s aggregate type.
+fn is_of_interest(projection: &dyn Projection, event: &StoredEvent) -> bool {
+    projection
+        .aggregate_types()
+        .is_none_or(|types| types.contains(&event.aggregate_type.as_str()))
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Step {
+    /// Events read (the checkpoint moved past them); 0 when nothing was left.
+    pub read: usize,
+    /// Of those, events of the projection's aggregate types.
+    pub folded: usize,
+}
+
 /// How far a rebuild has come.
 #[derive(Debug, Clone, Copy)]
 pub struct RebuildProgress {
@@ -139,12 +155,12 @@ impl Projector {
         Ok(())
     }
 
-    /// Folds the next batch of at most `limit` settled events; returns how many were folded.
+    /// Folds the next batch of at most `limit` settled events.
     pub async fn step(
         &self,
         projection: &dyn Projection,
         limit: i64,
-    ) -> Result<usize, ProjectorError> {
+    ) -> Result<Step, ProjectorError> {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         let row = tx
@@ -161,7 +177,7 @@ impl Projector {
         let events =
             log::settled_after(&*tx, after, limit, projection.aggregate_types()).await?;
         let Some(last) = events.last().map(|e| e.position) else {
-            return Ok(0);
+            return Ok(Step::default());
         };
         projection.apply(&tx, &events).await?;
         tx.execute(
@@ -176,7 +192,13 @@ impl Projector {
         .await?;
         tx.commit().await?;
         self.watch.checkpoint_moved();
-        Ok(events.len())
+        Ok(Step {
+            read: events.len(),
+            folded: events
+                .iter()
+                .filter(|e| is_of_interest(projection, e))
+                .count(),
+        })
     }
 
     /// Folds until no settled event is left; returns how many were folded.
@@ -187,11 +209,11 @@ impl Projector {
     ) -> Result<u64, ProjectorError> {
         let mut folded = 0;
         loop {
-            let n = self.step(projection, batch).await?;
-            if n == 0 {
+            let step = self.step(projection, batch).await?;
+            if step.read == 0 {
                 return Ok(folded);
             }
-            folded += n as u64;
+            folded += step.folded as u64;
         }
     }
 
@@ -220,7 +242,7 @@ impl Projector {
         let mut unsettled_retry = UNSETTLED_RETRY;
         while !shutdown.is_triggered() {
             match self.step(projection.as_ref(), LIVE_BATCH).await {
-                Ok(0) => {
+                Ok(Step { read: 0, .. }) => {
                     failures = 0;
                     let delay = match self.has_unsettled(projection.as_ref()).await {
                         Ok(true) => {
@@ -317,15 +339,15 @@ impl Projector {
             let started = Instant::now();
             let mut folded = 0u64;
             loop {
-                let n = self.step(projection.as_ref(), REBUILD_BATCH).await?;
-                folded += n as u64;
+                let step = self.step(projection.as_ref(), REBUILD_BATCH).await?;
+                folded += step.folded as u64;
                 progress(RebuildProgress {
                     projection: projection.name(),
                     folded,
                     total: total.max(folded),
                     elapsed: started.elapsed(),
                 });
-                if n == 0 {
+                if step.read == 0 {
                     break;
                 }
             }

@@ -40,4 +40,9 @@ impl Shutdown {
         let mut receiver = self.receiver.clone();
         let _ = receiver.wait_for(|stop| *stop).await;
     }
+
+    /// [`Shutdown::triggered`] as a future that owns its handle, for spawned tasks.
+    pub async fn triggered_owned(self) {
+        self.triggered().await
+    }
 }

@@ -47,6 +47,11 @@ impl CheckpointWatch {
         self.events.subscribe()
     }
 
+    /// Changes whenever a projection's checkpoint may have moved (new outbox jobs, among others).
+    pub fn checkpoint_notifications(&self) -> watch::Receiver<u64> {
+        self.checkpoints.subscribe()
+    }
+
     /// Says a checkpoint moved (called by the in-process projector after each commit).
     pub fn checkpoint_moved(&self) {
         self.checkpoints.send_modify(|n| *n = n.wrapping_add(1));

@@ -92,7 +92,14 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub workspace: Workspace,
     pub shutdown: Shutdown,
+    /// The Meta sandbox this app's outbox sends to and whose webhooks it receives.
+    pub sandbox: sandbox::SandboxHandle,
 }
+
+/// The app secret the test sandbox signs webhooks with.
+pub const META_APP_SECRET: &str = "test-app-secret";
+/// The verify token of the test webhook handshake.
+pub const META_VERIFY_TOKEN: &str = "test-verify-token";
 
 /// A workspace as a test sees it.
 #[derive(Clone, Debug)]
@@ -101,6 +108,8 @@ pub struct Workspace {
     pub token: String,
     /// Our id of its phone number (the `accountId` of the WhatsApp API).
     pub phone_number: Uuid,
+    /// Meta's id of that phone number.
+    pub meta_phone_number_id: String,
 }
 
 impl TestApp {
@@ -128,12 +137,48 @@ impl TestApp {
         projector.ensure_checkpoints().await.unwrap();
         tokio::spawn(projector.run(shutdown.clone()));
 
-        let state = api::AppState::new(app.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+
+        // The Meta sandbox, delivering its signed webhooks to this server, and the outbox
+        // worker calling it.
+        let sandbox = sandbox::Sandbox::bind(
+            "127.0.0.1:0",
+            sandbox::SandboxConfig::new(format!("{base_url}/webhook"), META_APP_SECRET),
+        )
+        .await
+        .expect("sandbox");
+        let graph = meta::GraphClient::new(meta::GraphConfig {
+            base_url: sandbox.base_url(),
+            version: "v23.0".into(),
+            timeout: Duration::from_secs(10),
+        })
+        .unwrap();
+        let queue = Arc::new(store::outbox::PgOutboxQueue::new(
+            pools.queries.clone(),
+            store::outbox::PacingConfig::default(),
+            app.infra.watch.clone(),
+        ));
+        tokio::spawn(application::outbox::run_worker(
+            app.clone(),
+            queue,
+            Arc::new(graph),
+            application::OutboxPolicy {
+                base_backoff: Duration::from_millis(50),
+                ..Default::default()
+            },
+            shutdown.clone().triggered_owned(),
+        ));
+
+        let state = api::AppState::new(app.clone()).with_meta_webhooks(
+            api::webhook::MetaWebhookSettings {
+                app_secret: Some(Arc::new(META_APP_SECRET.as_bytes().to_vec())),
+                verify_token: Some(META_VERIFY_TOKEN.into()),
+            },
+        );
         let router = api::router::with_common_layers(
             api::router(state.clone()).merge(graphql::router(state)),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, router).await });
 
         let workspace = create_workspace(&app, "test").await;
@@ -144,6 +189,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             workspace,
             shutdown,
+            sandbox,
         }
     }
 
@@ -196,7 +242,7 @@ async fn create_workspace(app: &ParleyApp, name: &str) -> Workspace {
         100_000_000_000_000u64 + (Uuid::new_v4().as_u128() % 899_999_999_999_999) as u64
     );
     let input = PhoneNumberInput {
-        phone_number_id: meta_id,
+        phone_number_id: meta_id.clone(),
         waba_id: "200000000000001".into(),
         waba_name: Some("Test WABA".into()),
         display_phone_number: "+15550100001".into(),
@@ -213,6 +259,7 @@ async fn create_workspace(app: &ParleyApp, name: &str) -> Workspace {
         id,
         token,
         phone_number,
+        meta_phone_number_id: meta_id,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod rest;
 pub mod router;
 pub mod state;
 pub mod surface;
+pub mod webhook;
 
 pub use router::router;
 pub use state::AppState;

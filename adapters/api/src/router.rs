@@ -3,6 +3,7 @@
 use crate::request_id::assign_request_id;
 use crate::rest::{contacts, groups, phone_numbers};
 use crate::state::AppState;
+use crate::webhook;
 use crate::surface::{ApiError, ExternalV2, WhatsAppV1};
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, Method, StatusCode, Uri};
@@ -20,6 +21,7 @@ pub const OPENAPI: &str = include_str!("../../../schema/openapi.json");
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { (StatusCode::OK, "ok") }))
+        .route("/webhook", get(webhook::verify).post(webhook::receive))
         .route(
             "/api/v2/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),

@@ -1,6 +1,8 @@
 //! What every handler shares.
 
+use crate::webhook::MetaWebhookSettings;
 use std::sync::Arc;
+use store::meta_webhooks::MetaWebhookLog;
 use store::{ParleyApp, Tenancy};
 
 /// Shared handler state: the application, token lookup, and the read-model pool.
@@ -9,6 +11,8 @@ pub struct AppState {
     pub app: Arc<ParleyApp>,
     pub tenancy: Tenancy,
     pub queries: deadpool_postgres::Pool,
+    pub meta_webhooks: MetaWebhookSettings,
+    pub webhook_log: MetaWebhookLog,
 }
 
 impl AppState {
@@ -17,8 +21,16 @@ impl AppState {
         let queries = app.infra.pools.queries.clone();
         Self {
             tenancy: Tenancy::new(queries.clone()),
+            webhook_log: MetaWebhookLog::new(queries.clone()),
+            meta_webhooks: MetaWebhookSettings::default(),
             queries,
             app,
         }
+    }
+
+    /// Accepts Meta's webhook with these secrets.
+    pub fn with_meta_webhooks(mut self, settings: MetaWebhookSettings) -> Self {
+        self.meta_webhooks = settings;
+        self
     }
 }

@@ -4,6 +4,7 @@ use crate::pools::Pools;
 use application::{AppError, Clock, EventKey, Freshness, Infrastructure, SecretBox};
 use cqrs_es::persist::PersistedEventStore;
 use domain::contact::Contact;
+use domain::conversation::Conversation;
 use domain::phone_number::PhoneNumber;
 use domain::WorkspaceId;
 use postgres_es::PostgresEventRepository;
@@ -29,6 +30,7 @@ pub struct PgInfrastructure {
     pub pools: Pools,
     contacts: PersistedEventStore<PostgresEventRepository, Contact>,
     phone_numbers: PersistedEventStore<PostgresEventRepository, PhoneNumber>,
+    conversations: PersistedEventStore<PostgresEventRepository, Conversation>,
     secrets: Arc<dyn SecretBox>,
     clock: Arc<dyn Clock>,
     pub watch: CheckpointWatch,
@@ -41,6 +43,7 @@ impl PgInfrastructure {
         Self {
             contacts: PersistedEventStore::new_event_store(repository()),
             phone_numbers: PersistedEventStore::new_event_store(repository()),
+            conversations: PersistedEventStore::new_event_store(repository()),
             pools,
             secrets,
             clock: Arc::new(SystemClock),
@@ -52,6 +55,7 @@ impl PgInfrastructure {
 impl Infrastructure for PgInfrastructure {
     type Contacts = PersistedEventStore<PostgresEventRepository, Contact>;
     type PhoneNumbers = PersistedEventStore<PostgresEventRepository, PhoneNumber>;
+    type Conversations = PersistedEventStore<PostgresEventRepository, Conversation>;
 
     fn contact_store(&self) -> &Self::Contacts {
         &self.contacts
@@ -59,6 +63,10 @@ impl Infrastructure for PgInfrastructure {
 
     fn phone_number_store(&self) -> &Self::PhoneNumbers {
         &self.phone_numbers
+    }
+
+    fn conversation_store(&self) -> &Self::Conversations {
+        &self.conversations
     }
 
     fn clock(&self) -> &dyn Clock {

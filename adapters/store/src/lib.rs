@@ -2,7 +2,9 @@
 //! and API tokens, the secret box, and the [`PgInfrastructure`] the use cases run on.
 
 pub mod infrastructure;
+pub mod meta_webhooks;
 pub mod migrations;
+pub mod outbox;
 pub mod pools;
 pub mod secret_box;
 pub mod tenancy;

@@ -15,6 +15,18 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0003_read_models",
         include_str!("../../../schema/migrations/0003_read_models.sql"),
     ),
+    (
+        "0004_conversations",
+        include_str!("../../../schema/migrations/0004_conversations.sql"),
+    ),
+    (
+        "0005_outbox",
+        include_str!("../../../schema/migrations/0005_outbox.sql"),
+    ),
+    (
+        "0006_meta_webhooks",
+        include_str!("../../../schema/migrations/0006_meta_webhooks.sql"),
+    ),
 ];
 
 /// Arbitrary key of the advisory lock that serializes migrations.

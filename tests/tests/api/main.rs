@@ -4,6 +4,7 @@ mod bad_input;
 mod cli;
 mod contacts;
 mod graphql;
+mod messaging;
 mod openapi;
 mod phone_numbers;
 mod projector;

@@ -1,0 +1,371 @@
+//! The outbox queue on PostgreSQL: claims with `FOR UPDATE SKIP LOCKED`, leases, and pacing
+//! shared by every worker process.
+//!
+//! Pacing is GCRA ("theoretical arrival time") kept in `send_pace`, one row per business number
+//! and one per (number, recipient). A claim locks the rows it needs, hands each job the earliest
+//! slot both allow, and moves the rows on, all in the claim's transaction: two processes never
+//! hand out the same slot, so together they stay under the number's throughput and the pair rate.
+
+use application::outbox::{JobKind, OutboxJob, OutboxQueue};
+use application::AppError;
+use chrono::{DateTime, Utc};
+use domain::conversation::MessageId;
+use projections::CheckpointWatch;
+use std::collections::HashMap;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Pacing and lease settings.
+#[derive(Debug, Clone)]
+pub struct PacingConfig {
+    /// Messages per second per business number, unless `phone_number_throughput` says otherwise.
+    pub default_messages_per_second: u32,
+    /// The steady interval between two messages to the same recipient.
+    pub pair_interval: Duration,
+    /// How many messages a recipient may get back to back before the interval applies.
+    pub pair_burst: u32,
+    /// How long a claimed job stays reserved after its send time before another worker may take it.
+    pub lease: Duration,
+    /// Jobs are claimed only for slots within this horizon; later ones wait in the queue.
+    pub horizon: Duration,
+}
+
+impl Default for PacingConfig {
+    fn default() -> Self {
+        Self {
+            // Meta's default per-number throughput.
+            default_messages_per_second: 80,
+            // Meta's pair rate is about one message per 6 s with short bursts allowed.
+            pair_interval: Duration::from_secs(6),
+            pair_burst: 10,
+            lease: Duration::from_secs(30),
+            horizon: Duration::from_secs(1),
+        }
+    }
+}
+
+/// [`OutboxQueue`] on the query pool.
+#[derive(Clone)]
+pub struct PgOutboxQueue {
+    pool: deadpool_postgres::Pool,
+    pacing: PacingConfig,
+    watch: CheckpointWatch,
+}
+
+impl PgOutboxQueue {
+    /// A queue on `pool`, woken by the projector's checkpoint notifications.
+    pub fn new(pool: deadpool_postgres::Pool, pacing: PacingConfig, watch: CheckpointWatch) -> Self {
+        Self {
+            pool,
+            pacing,
+            watch,
+        }
+    }
+
+    /// Sets a number's throughput (messages per second).
+    pub async fn set_throughput(
+        &self,
+        phone_number_id: Uuid,
+        messages_per_second: u32,
+    ) -> Result<(), AppError> {
+        let client = self.pool.get().await.map_err(AppError::internal)?;
+        client
+            .execute(
+                "INSERT INTO phone_number_throughput (phone_number_id, messages_per_second) VALUES ($1, $2) \
+                 ON CONFLICT (phone_number_id) DO UPDATE SET messages_per_second = EXCLUDED.messages_per_second",
+                &[&phone_number_id, &(messages_per_second as i32)],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        Ok(())
+    }
+}
+
+fn number_key(phone_number_id: Uuid) -> String {
+    format!("number:{phone_number_id}")
+}
+
+fn pair_key(phone_number_id: Uuid, recipient: &str) -> String {
+    format!("pair:{phone_number_id}:{recipient}")
+}
+
+fn chrono(duration: Duration) -> chrono::Duration {
+    chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+}
+
+/// One GCRA step: the earliest slot at or after `earliest` for a key whose theoretical
+/// arrival time is `tat`, and the key's next arrival time.
+fn gcra_slot(
+    tat: DateTime<Utc>,
+    earliest: DateTime<Utc>,
+    interval: chrono::Duration,
+    tolerance: chrono::Duration,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    let slot = earliest.max(tat - tolerance);
+    (slot, tat.max(slot) + interval)
+}
+
+struct Due {
+    id: i64,
+    kind: JobKind,
+    conversation_id: Uuid,
+    message_id: Uuid,
+    phone_number_id: Uuid,
+    recipient: String,
+    body: serde_json::Value,
+    attempts: i32,
+    reserved_slot: Option<DateTime<Utc>>,
+}
+
+impl OutboxQueue for PgOutboxQueue {
+    async fn claim(&self, limit: i64) -> Result<Vec<OutboxJob>, AppError> {
+        let mut client = self.pool.get().await.map_err(AppError::internal)?;
+        let tx = client.transaction().await.map_err(AppError::internal)?;
+        // Jobs whose worker died: their lease ran out, so they are due again.
+        tx.execute(
+            "UPDATE outbox_jobs SET state = 'pending', not_before = now() \
+             WHERE state = 'claimed' AND lease_until < now()",
+            &[],
+        )
+        .await
+        .map_err(AppError::internal)?;
+        let rows = tx
+            .query(
+                "SELECT id, kind, conversation_id, message_id, phone_number_id, recipient, body, attempts, \
+                        reserved_slot, now() \
+                 FROM outbox_jobs WHERE state = 'pending' AND not_before <= now() \
+                 ORDER BY not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                &[&limit],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now: DateTime<Utc> = rows[0].get(9);
+        let due: Vec<Due> = rows
+            .iter()
+            .map(|row| Due {
+                id: row.get(0),
+                kind: if row.get::<_, &str>(1) == "mark_read" {
+                    JobKind::MarkRead
+                } else {
+                    JobKind::SendMessage
+                },
+                conversation_id: row.get(2),
+                message_id: row.get(3),
+                phone_number_id: row.get(4),
+                recipient: row.get(5),
+                body: row.get(6),
+                attempts: row.get(7),
+                reserved_slot: row.get(8),
+            })
+            .collect();
+
+        // Lock (creating as needed) every pace row this batch touches, in key order.
+        let mut keys: Vec<String> = Vec::new();
+        let mut numbers: Vec<Uuid> = Vec::new();
+        for job in &due {
+            keys.push(number_key(job.phone_number_id));
+            numbers.push(job.phone_number_id);
+            if job.kind == JobKind::SendMessage {
+                keys.push(pair_key(job.phone_number_id, &job.recipient));
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        numbers.sort();
+        numbers.dedup();
+        tx.execute(
+            "INSERT INTO send_pace (key, tat) SELECT k, now() FROM UNNEST($1::text[]) AS k \
+             ON CONFLICT (key) DO NOTHING",
+            &[&keys],
+        )
+        .await
+        .map_err(AppError::internal)?;
+        let mut tats: HashMap<String, DateTime<Utc>> = tx
+            .query(
+                "SELECT key, tat FROM send_pace WHERE key = ANY($1) ORDER BY key FOR UPDATE",
+                &[&keys],
+            )
+            .await
+            .map_err(AppError::internal)?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let rates: HashMap<Uuid, i32> = tx
+            .query(
+                "SELECT phone_number_id, messages_per_second FROM phone_number_throughput \
+                 WHERE phone_number_id = ANY($1)",
+                &[&numbers],
+            )
+            .await
+            .map_err(AppError::internal)?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+
+        let pair_interval = chrono(self.pacing.pair_interval);
+        let pair_tolerance = pair_interval * (self.pacing.pair_burst.max(1) as i32 - 1);
+        let horizon = now + chrono(self.pacing.horizon);
+        let mut claimed = Vec::new();
+        // (id, not_before, reserved_slot) of jobs put back for later.
+        let mut deferred: Vec<(i64, DateTime<Utc>, Option<DateTime<Utc>>)> = Vec::new();
+        for job in due {
+            let mut earliest = now;
+            let mut reserved = job.reserved_slot;
+            if job.kind == JobKind::SendMessage && reserved.is_none() {
+                let key = pair_key(job.phone_number_id, &job.recipient);
+                let (slot, next) = gcra_slot(tats[&key], now, pair_interval, pair_tolerance);
+                tats.insert(key, next);
+                reserved = Some(slot);
+            }
+            if let Some(slot) = reserved {
+                earliest = earliest.max(slot);
+            }
+            if earliest > horizon {
+                // The recipient's pair rate holds this one back; its slot stays reserved.
+                deferred.push((job.id, earliest, reserved));
+                continue;
+            }
+            let per_second = rates
+                .get(&job.phone_number_id)
+                .copied()
+                .unwrap_or(self.pacing.default_messages_per_second as i32)
+                .max(1);
+            let interval = chrono::Duration::nanoseconds(1_000_000_000 / per_second as i64);
+            let key = number_key(job.phone_number_id);
+            let tat = tats[&key];
+            let (slot, next) = gcra_slot(tat, earliest, interval, chrono::Duration::zero());
+            if slot > horizon {
+                // The number is busy past the horizon: leave the job (and its number slot) for
+                // a later claim.
+                deferred.push((job.id, slot.min(horizon), reserved));
+                continue;
+            }
+            tats.insert(key, next);
+            claimed.push(OutboxJob {
+                id: job.id,
+                kind: job.kind,
+                conversation_id: job.conversation_id,
+                message_id: MessageId(job.message_id),
+                phone_number_id: job.phone_number_id,
+                recipient: job.recipient,
+                body: job.body,
+                attempts: job.attempts + 1,
+                send_at: slot,
+            });
+        }
+
+        let ids: Vec<i64> = claimed.iter().map(|j| j.id).collect();
+        let leases: Vec<DateTime<Utc>> = claimed
+            .iter()
+            .map(|j| j.send_at + chrono(self.pacing.lease))
+            .collect();
+        tx.execute(
+            "UPDATE outbox_jobs j SET state = 'claimed', attempts = j.attempts + 1, lease_until = c.lease \
+             FROM UNNEST($1::bigint[], $2::timestamptz[]) AS c(id, lease) WHERE j.id = c.id",
+            &[&ids, &leases],
+        )
+        .await
+        .map_err(AppError::internal)?;
+        if !deferred.is_empty() {
+            let ids: Vec<i64> = deferred.iter().map(|d| d.0).collect();
+            let not_before: Vec<DateTime<Utc>> = deferred.iter().map(|d| d.1).collect();
+            let reserved: Vec<Option<DateTime<Utc>>> = deferred.iter().map(|d| d.2).collect();
+            tx.execute(
+                "UPDATE outbox_jobs j SET not_before = d.not_before, reserved_slot = d.reserved \
+                 FROM UNNEST($1::bigint[], $2::timestamptz[], $3::timestamptz[]) AS d(id, not_before, reserved) \
+                 WHERE j.id = d.id",
+                &[&ids, &not_before, &reserved],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        }
+        let keys: Vec<&String> = tats.keys().collect();
+        let values: Vec<DateTime<Utc>> = tats.values().copied().collect();
+        tx.execute(
+            "UPDATE send_pace p SET tat = t.tat FROM UNNEST($1::text[], $2::timestamptz[]) AS t(key, tat) \
+             WHERE p.key = t.key",
+            &[&keys, &values],
+        )
+        .await
+        .map_err(AppError::internal)?;
+        tx.commit().await.map_err(AppError::internal)?;
+        Ok(claimed)
+    }
+
+    async fn finish(&self, job_id: i64, failed: Option<&str>) -> Result<(), AppError> {
+        let client = self.pool.get().await.map_err(AppError::internal)?;
+        let state = if failed.is_some() { "failed" } else { "done" };
+        client
+            .execute(
+                "UPDATE outbox_jobs SET state = $2, last_error = coalesce($3, last_error), \
+                        lease_until = NULL, finished_at = now() WHERE id = $1",
+                &[&job_id, &state, &failed],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        Ok(())
+    }
+
+    async fn retry_at(
+        &self,
+        job_id: i64,
+        not_before: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), AppError> {
+        let client = self.pool.get().await.map_err(AppError::internal)?;
+        client
+            .execute(
+                "UPDATE outbox_jobs SET state = 'pending', not_before = $2, last_error = $3, \
+                        lease_until = NULL, reserved_slot = NULL WHERE id = $1",
+                &[&job_id, &not_before, &error],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        Ok(())
+    }
+
+    async fn back_off_number(&self, phone_number_id: Uuid, pause: Duration) -> Result<(), AppError> {
+        let client = self.pool.get().await.map_err(AppError::internal)?;
+        client
+            .execute(
+                "UPDATE send_pace SET tat = greatest(tat, now()) + $2::bigint * interval '1 millisecond' \
+                 WHERE key = $1",
+                &[&number_key(phone_number_id), &(pause.as_millis() as i64)],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        Ok(())
+    }
+
+    async fn wait_for_jobs(&self) {
+        let mut moved = self.watch.checkpoint_notifications();
+        tokio::select! {
+            _ = moved.changed() => {}
+            // Retries and pair-rate slots come due without any notification.
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gcra_spaces_slots_by_the_interval_after_the_burst() {
+        let start = Utc::now();
+        let interval = chrono::Duration::seconds(6);
+        let tolerance = interval * 2; // a burst of three
+        let mut tat = start;
+        let mut slots = Vec::new();
+        for _ in 0..5 {
+            let (slot, next) = gcra_slot(tat, start, interval, tolerance);
+            slots.push((slot - start).num_seconds());
+            tat = next;
+        }
+        assert_eq!(slots, vec![0, 0, 0, 6, 12]);
+    }
+}

@@ -1,0 +1,316 @@
+//! The outbox worker: claims jobs derived from the event log, calls Meta at the pace the
+//! queue assigned, and records the outcome on the conversation.
+//!
+//! Crash safety. A job is claimed with a lease in a short transaction (never held open across
+//! the call to Meta), then sent, then its outcome is recorded as an event, then the job is
+//! closed. If the process dies at any point the lease expires and another worker (or this one
+//! after a restart) claims the job again. Before sending again it asks the conversation whether
+//! Meta already accepted the message (the acceptance may have been recorded, or a status webhook
+//! carrying our message id in `biz_opaque_callback_data` may have arrived meanwhile): if so it
+//! closes the job without sending. A message is therefore sent twice only when the process dies
+//! after Meta accepted the request and before the acceptance was recorded, *and* no status
+//! webhook for it arrived before the lease ran out: a window of one database commit after Meta's
+//! response, widened only if Meta's webhooks are late by more than the lease.
+
+use crate::{AppError, Application, Infrastructure, MetaCredentials};
+use chrono::{DateTime, Utc};
+use domain::conversation::{MessageId, MetaFailure, Wamid};
+use serde_json::Value;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// What a job asks of Meta.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// `POST /{phone-number-id}/messages` with a message.
+    SendMessage,
+    /// `POST /{phone-number-id}/messages` with `status: read`.
+    MarkRead,
+}
+
+/// A claimed job, due at `send_at`.
+#[derive(Debug, Clone)]
+pub struct OutboxJob {
+    pub id: i64,
+    pub kind: JobKind,
+    pub conversation_id: Uuid,
+    pub message_id: MessageId,
+    pub phone_number_id: Uuid,
+    pub recipient: String,
+    /// Meta's request body.
+    pub body: Value,
+    /// Attempts so far, this one included.
+    pub attempts: i32,
+    /// When the pacing allows the call.
+    pub send_at: DateTime<Utc>,
+}
+
+/// The queue of outbox jobs (PostgreSQL in production).
+pub trait OutboxQueue: Send + Sync + 'static {
+    /// Claims up to `limit` due jobs (pending, or claimed with an expired lease), assigning
+    /// each a send time that respects the number's throughput and the recipient's pair rate.
+    fn claim(&self, limit: i64) -> impl Future<Output = Result<Vec<OutboxJob>, AppError>> + Send;
+    /// Closes a job: done, or failed for good (the failure is already recorded as an event).
+    fn finish(
+        &self,
+        job_id: i64,
+        failed: Option<&str>,
+    ) -> impl Future<Output = Result<(), AppError>> + Send;
+    /// Puts a job back to be tried again at `not_before`.
+    fn retry_at(
+        &self,
+        job_id: i64,
+        not_before: DateTime<Utc>,
+        error: &str,
+    ) -> impl Future<Output = Result<(), AppError>> + Send;
+    /// Slows the number down after Meta said its throughput was exceeded.
+    fn back_off_number(
+        &self,
+        phone_number_id: Uuid,
+        pause: Duration,
+    ) -> impl Future<Output = Result<(), AppError>> + Send;
+    /// Resolves when new jobs may be due (or after a short poll).
+    fn wait_for_jobs(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// How a call to Meta failed, as the outbox needs to know it.
+#[derive(Debug, Clone)]
+pub enum GatewayError {
+    /// Try again later (throughput, pair rate, transient, 5xx, timeout, connection).
+    Retryable {
+        after: Option<Duration>,
+        throughput: bool,
+        failure: MetaFailure,
+    },
+    /// Will not succeed as is (invalid recipient, template error, auth, window).
+    Permanent(MetaFailure),
+}
+
+/// Meta's Graph API, as the outbox calls it.
+pub trait MetaGateway: Send + Sync + 'static {
+    /// Sends a message; answers Meta's wamid.
+    fn send_message(
+        &self,
+        meta_phone_number_id: &str,
+        access_token: &str,
+        body: &Value,
+    ) -> impl Future<Output = Result<Wamid, GatewayError>> + Send;
+    /// Sends a read receipt.
+    fn mark_read(
+        &self,
+        meta_phone_number_id: &str,
+        access_token: &str,
+        body: &Value,
+    ) -> impl Future<Output = Result<(), GatewayError>> + Send;
+}
+
+/// Retry and concurrency settings.
+#[derive(Debug, Clone)]
+pub struct OutboxPolicy {
+    /// Attempts before a retryable failure becomes permanent.
+    pub max_attempts: i32,
+    /// First retry delay; doubles per attempt up to `max_backoff`, with full jitter.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Jobs claimed per round trip.
+    pub claim_batch: i64,
+    /// Calls to Meta in flight at once, per process.
+    pub concurrency: usize,
+}
+
+impl Default for OutboxPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 10,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(300),
+            claim_batch: 200,
+            concurrency: 128,
+        }
+    }
+}
+
+impl OutboxPolicy {
+    /// The delay before attempt `attempts + 1`: exponential with full jitter, at least `after`.
+    pub fn backoff(&self, attempts: i32, after: Option<Duration>) -> Duration {
+        let exponent = attempts.clamp(1, 20) as u32 - 1;
+        let ceiling = self
+            .base_backoff
+            .saturating_mul(2u32.saturating_pow(exponent))
+            .min(self.max_backoff);
+        let jittered = ceiling.mul_f64(rand::random::<f64>().max(0.1));
+        jittered.max(after.unwrap_or_default())
+    }
+}
+
+/// The failure recorded when a number cannot be used at all.
+fn no_credentials(reason: &str) -> MetaFailure {
+    MetaFailure {
+        code: 0,
+        title: format!("Parley could not send: {reason}"),
+        message: None,
+        details: None,
+    }
+}
+
+/// Runs the outbox until `stop` resolves.
+pub async fn run_worker<I, Q, G>(
+    app: Arc<Application<I>>,
+    queue: Arc<Q>,
+    gateway: Arc<G>,
+    policy: OutboxPolicy,
+    stop: impl Future<Output = ()> + Send,
+) where
+    I: Infrastructure,
+    Q: OutboxQueue,
+    G: MetaGateway,
+{
+    let permits = Arc::new(tokio::sync::Semaphore::new(policy.concurrency));
+    let policy = Arc::new(policy);
+    tokio::pin!(stop);
+    loop {
+        let jobs = tokio::select! {
+            _ = &mut stop => return,
+            jobs = queue.claim(policy.claim_batch) => jobs,
+        };
+        let jobs = match jobs {
+            Ok(jobs) => jobs,
+            Err(error) => {
+                tracing::error!(%error, "outbox: claiming jobs failed");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if jobs.is_empty() {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = queue.wait_for_jobs() => {}
+            }
+            continue;
+        }
+        for job in jobs {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let (app, queue, gateway, policy) =
+                (app.clone(), queue.clone(), gateway.clone(), policy.clone());
+            tokio::spawn(async move {
+                let id = job.id;
+                if let Err(error) = process(&app, &*queue, &*gateway, &policy, job).await {
+                    // The lease runs out and the job is claimed again.
+                    tracing::error!(job = id, %error, "outbox: job could not be completed");
+                }
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// Sends one job and records what happened.
+async fn process<I, Q, G>(
+    app: &Application<I>,
+    queue: &Q,
+    gateway: &G,
+    policy: &OutboxPolicy,
+    job: OutboxJob,
+) -> Result<(), AppError>
+where
+    I: Infrastructure,
+    Q: OutboxQueue,
+    G: MetaGateway,
+{
+    if job.kind == JobKind::SendMessage
+        && job.attempts > 1
+        && app
+            .message_was_accepted(job.conversation_id, job.message_id)
+            .await?
+    {
+        // An earlier attempt got through (we crashed before closing the job).
+        return queue.finish(job.id, None).await;
+    }
+    let credentials = app.meta_credentials(job.phone_number_id).await?;
+    let (meta_id, token) = match credentials {
+        Some(MetaCredentials {
+            meta_phone_number_id,
+            access_token: Some(token),
+        }) => (meta_phone_number_id, token),
+        Some(_) => return fail(app, queue, &job, no_credentials("the number has no access token")).await,
+        None => return fail(app, queue, &job, no_credentials("the number was removed")).await,
+    };
+    let wait = (job.send_at - Utc::now()).to_std().unwrap_or_default();
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+    let outcome = match job.kind {
+        JobKind::SendMessage => gateway
+            .send_message(&meta_id, &token, &job.body)
+            .await
+            .map(Some),
+        JobKind::MarkRead => gateway.mark_read(&meta_id, &token, &job.body).await.map(|_| None),
+    };
+    match outcome {
+        Ok(Some(wamid)) => {
+            app.record_send_outcome(job.conversation_id, job.message_id, Ok(wamid))
+                .await?;
+            queue.finish(job.id, None).await
+        }
+        Ok(None) => queue.finish(job.id, None).await,
+        Err(GatewayError::Retryable {
+            after,
+            throughput,
+            failure,
+        }) => {
+            if throughput {
+                queue
+                    .back_off_number(job.phone_number_id, Duration::from_secs(1))
+                    .await?;
+            }
+            if job.attempts >= policy.max_attempts {
+                return fail(app, queue, &job, failure).await;
+            }
+            let delay = policy.backoff(job.attempts, after);
+            tracing::warn!(job = job.id, code = failure.code, ?delay, "outbox: retrying");
+            let not_before = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+            queue
+                .retry_at(job.id, not_before, &format!("{} {}", failure.code, failure.title))
+                .await
+        }
+        Err(GatewayError::Permanent(failure)) => fail(app, queue, &job, failure).await,
+    }
+}
+
+/// Records a permanent failure on the message (sends only) and closes the job.
+async fn fail<I: Infrastructure, Q: OutboxQueue>(
+    app: &Application<I>,
+    queue: &Q,
+    job: &OutboxJob,
+    failure: MetaFailure,
+) -> Result<(), AppError> {
+    let summary = format!("{} {}", failure.code, failure.title);
+    if job.kind == JobKind::SendMessage {
+        app.record_send_outcome(job.conversation_id, job.message_id, Err(failure))
+            .await?;
+    } else {
+        tracing::warn!(job = job.id, error = %summary, "outbox: read receipt failed");
+    }
+    queue.finish(job.id, Some(&summary)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_honours_meta_s_wait() {
+        let policy = OutboxPolicy::default();
+        for attempts in 1..30 {
+            let delay = policy.backoff(attempts, None);
+            assert!(delay <= policy.max_backoff);
+            let ceiling = policy.base_backoff * 2u32.pow((attempts.min(20) - 1) as u32);
+            assert!(delay <= ceiling.min(policy.max_backoff));
+        }
+        assert!(policy.backoff(1, Some(Duration::from_secs(60))) >= Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,256 @@
+//! Tests: the messaging engine end to end — the conversation's rules, the outbox sending to the
+//! Meta sandbox, and Meta's signed webhooks coming back.
+
+use application::{AppError, ErrorCode, OutboundMessage, PhoneNumberRef, RequestContext};
+use domain::conversation::{conversation_id, MessageId, OutboundContent};
+use parley_tests::{TestApp, META_APP_SECRET, META_VERIFY_TOKEN};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::Duration;
+use uuid::Uuid;
+
+const CUSTOMER: &str = "+14155550142";
+const CUSTOMER_WA_ID: &str = "14155550142";
+
+fn context(app: &TestApp) -> RequestContext {
+    RequestContext::cli(app.workspace.id)
+}
+
+fn text(body: &str) -> OutboundContent {
+    serde_json::from_value(json!({"type": "text", "text": {"body": body}})).unwrap()
+}
+
+fn template(name: &str) -> OutboundContent {
+    serde_json::from_value(json!({"type": "template", "template": {
+        "name": name, "language": {"code": "en_US"},
+        "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}]
+    }}))
+    .unwrap()
+}
+
+async fn send(app: &TestApp, content: OutboundContent) -> Result<MessageId, AppError> {
+    app.app
+        .send_message(
+            &context(app),
+            OutboundMessage {
+                phone_number: PhoneNumberRef::Id(app.workspace.phone_number),
+                to: CUSTOMER.into(),
+                content,
+                reply_to: None,
+            },
+        )
+        .await
+        .map(|queued| queued.message_id)
+}
+
+/// The event types of the test customer's conversation, in order.
+async fn conversation_events(app: &TestApp) -> Vec<String> {
+    let db = app.db().await;
+    let id = conversation_id(app.workspace.phone_number, CUSTOMER_WA_ID);
+    projections::log::events_of(&db, "conversation", &id.to_string())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_type)
+        .collect()
+}
+
+/// Waits until the conversation has `count` events of type `event_type`.
+async fn wait_for_event(app: &TestApp, event_type: &str, count: usize) -> Vec<String> {
+    for _ in 0..200 {
+        let events = conversation_events(app).await;
+        if events.iter().filter(|e| *e == event_type).count() >= count {
+            return events;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "no {count}x {event_type} in time: {:?}",
+        conversation_events(app).await
+    );
+}
+
+async fn inbound_text(app: &TestApp, body: &str) -> String {
+    let outcome = app
+        .sandbox
+        .state()
+        .deliver_inbound(sandbox::InboundRequest::text(
+            app.workspace.meta_phone_number_id.clone(),
+            CUSTOMER_WA_ID,
+            body,
+        ))
+        .await
+        .unwrap();
+    assert!(outcome.delivered, "{outcome:?}");
+    outcome.wamid
+}
+
+#[tokio::test]
+async fn free_text_outside_the_window_is_refused_before_meta_sees_it() {
+    let app = TestApp::spawn().await;
+    let error = send(&app, text("hello")).await.unwrap_err();
+    assert_eq!(error.code(), ErrorCode::WindowClosed, "{error}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(app.sandbox.state().messages().messages.is_empty());
+    assert!(conversation_events(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_template_goes_from_queued_to_read_with_our_id_in_the_callback_data() {
+    let app = TestApp::spawn().await;
+    let message_id = send(&app, template("order_update")).await.unwrap();
+    let events = wait_for_event(&app, "MessageRead", 1).await;
+    assert_eq!(
+        events,
+        vec![
+            "ConversationStarted",
+            "MessageQueued",
+            "MessageAcceptedByMeta",
+            "MessageDelivered",
+            "MessageRead"
+        ]
+    );
+    let sent = app.sandbox.state().messages().messages;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].kind, "template");
+    assert_eq!(sent[0].wa_id, CUSTOMER_WA_ID);
+    assert_eq!(
+        sent[0].biz_opaque_callback_data.as_deref(),
+        Some(message_id.0.to_string().as_str())
+    );
+    assert_eq!(sent[0].body["template"]["name"], "order_update");
+}
+
+#[tokio::test]
+async fn an_inbound_message_opens_the_window_for_free_text_and_mark_read_reaches_meta() {
+    let app = TestApp::spawn().await;
+    let inbound = inbound_text(&app, "Hi, is my order shipped?").await;
+    wait_for_event(&app, "InboundMessageReceived", 1).await;
+    send(&app, text("Yes, it left this morning."))
+        .await
+        .unwrap();
+    wait_for_event(&app, "MessageRead", 1).await;
+    let conversation = conversation_id(app.workspace.phone_number, CUSTOMER_WA_ID);
+    app.app
+        .mark_conversation_read(&context(&app), conversation)
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if !app.sandbox.state().messages().reads.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let reads = app.sandbox.state().messages().reads;
+    assert_eq!(reads.len(), 1, "{reads:?}");
+    assert_eq!(reads[0].message_id, inbound);
+}
+
+#[tokio::test]
+async fn a_redelivered_inbound_webhook_changes_nothing() {
+    let app = TestApp::spawn().await;
+    app.sandbox
+        .state()
+        .update_config(&json!({"duplicate_webhooks": true}))
+        .unwrap();
+    inbound_text(&app, "hello twice").await;
+    wait_for_event(&app, "InboundMessageReceived", 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let events = conversation_events(&app).await;
+    assert_eq!(events, vec!["ConversationStarted", "InboundMessageReceived"]);
+}
+
+#[tokio::test]
+async fn permanent_failures_are_recorded_with_meta_s_code_and_not_retried() {
+    let app = TestApp::spawn().await;
+    app.sandbox
+        .state()
+        .update_config(&json!({"fail_recipients": {CUSTOMER_WA_ID: 131026}}))
+        .unwrap();
+    send(&app, template("order_update")).await.unwrap();
+    wait_for_event(&app, "MessageFailed", 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.sandbox.state().rejections().len(), 1);
+    let db = app.db().await;
+    let id = conversation_id(app.workspace.phone_number, CUSTOMER_WA_ID);
+    let events = projections::log::events_of(&db, "conversation", &id.to_string())
+        .await
+        .unwrap();
+    let failed: Value = serde_json::from_str(&events.last().unwrap().payload_json).unwrap();
+    assert_eq!(failed["MessageFailed"]["failure"]["code"], 131026, "{failed}");
+}
+
+#[tokio::test]
+async fn throughput_errors_are_retried_until_meta_accepts() {
+    let app = TestApp::spawn().await;
+    app.sandbox
+        .state()
+        .update_config(&json!({"throughput_limit_mps": 1}))
+        .unwrap();
+    for name in ["first", "second", "third"] {
+        send(&app, template(name)).await.unwrap();
+    }
+    wait_for_event(&app, "MessageAcceptedByMeta", 3).await;
+    assert_eq!(app.sandbox.state().messages().messages.len(), 3);
+}
+
+#[tokio::test]
+async fn webhook_deliveries_need_a_valid_signature() {
+    let app = TestApp::spawn().await;
+    let body = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/meta/fixtures/webhook_status_delivered.json"
+    ))
+    .unwrap();
+    for signature in [None, Some("sha256=00"), Some("nonsense")] {
+        let mut request = app
+            .http
+            .post(format!("{}/webhook", app.base_url))
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some(signature) = signature {
+            request = request.header("x-hub-signature-256", signature);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{signature:?}");
+    }
+    let db = app.db().await;
+    let stored: i64 = db
+        .query_one("SELECT count(*) FROM meta_webhook_deliveries", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 0);
+
+    let signed = meta::sign(META_APP_SECRET.as_bytes(), &body);
+    let response = app
+        .http
+        .post(format!("{}/webhook", app.base_url))
+        .header("x-hub-signature-256", signed)
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test]
+async fn the_webhook_handshake_echoes_the_challenge_only_for_the_right_token() {
+    let app = TestApp::spawn().await;
+    let url = |token: &str| {
+        format!(
+            "/webhook?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444"
+        )
+    };
+    let response = app
+        .http
+        .get(format!("{}{}", app.base_url, url(META_VERIFY_TOKEN)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "1158201444");
+    let (status, _) = app.send(app.request(Method::GET, &url("wrong"))).await;
+    assert_eq!(status, 403);
+    let _ = Uuid::nil();
+}
