@@ -3,8 +3,10 @@
 mod bad_input;
 mod cli;
 mod contacts;
+mod conversations_projection;
 mod graphql;
 mod messaging;
+mod meta_fixtures;
 mod openapi;
 mod phone_numbers;
 mod projector;
