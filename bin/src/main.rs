@@ -52,6 +52,58 @@ enum Command {
     },
     /// Ensure the demo workspace and phone number exist; print a fresh token for them once.
     Demo,
+    /// The Meta sandbox: serve it (app secret from META_APP_SECRET), or drive a running one.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+struct SandboxArgs {
+    /// Where to serve the sandbox's Graph API and control endpoints.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    listen: String,
+    /// Parley's webhook, where the sandbox delivers statuses and inbound messages.
+    #[arg(long, default_value = "http://127.0.0.1:8080/webhook")]
+    webhook_url: String,
+    #[command(subcommand)]
+    command: Option<SandboxCommand>,
+}
+
+#[derive(Subcommand)]
+enum SandboxCommand {
+    /// Deliver a customer's message to Parley through a running sandbox; prints the outcome.
+    Inbound {
+        /// The sandbox's base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8090")]
+        sandbox_url: String,
+        /// Meta's id of the business number the customer writes to.
+        #[arg(long)]
+        phone_number_id: String,
+        /// The customer's WhatsApp id (digits) or +E.164 number.
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        profile_name: Option<String>,
+        /// A text message body.
+        #[arg(long, conflicts_with = "message")]
+        text: Option<String>,
+        /// Any message object as in Meta's webhook, as JSON (e.g. '{"type":"location",...}').
+        #[arg(long)]
+        message: Option<String>,
+    },
+    /// Print every send the sandbox accepted (and rejections, read receipts, inbound messages).
+    Messages {
+        #[arg(long, default_value = "http://127.0.0.1:8090")]
+        sandbox_url: String,
+    },
+    /// Print the sandbox's switches, or change them with a JSON object.
+    Config {
+        #[arg(long, default_value = "http://127.0.0.1:8090")]
+        sandbox_url: String,
+        /// e.g. '{"throughput_limit_mps": 80, "duplicate_webhooks": true}'
+        #[arg(long)]
+        set: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -221,5 +273,55 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             command: ProjectionsCommand::Rebuild { name },
         } => wiring::rebuild(&config, name.as_deref()).await,
         Command::Demo => wiring::demo(&config).await,
+        Command::Sandbox(args) => sandbox_command(args).await,
+    }
+}
+
+async fn sandbox_command(args: SandboxArgs) -> Result<(), String> {
+    let parse = |json: &str| -> Result<serde_json::Value, String> {
+        serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))
+    };
+    match args.command {
+        None => wiring::serve_sandbox(&args.listen, &args.webhook_url).await,
+        Some(SandboxCommand::Inbound {
+            sandbox_url,
+            phone_number_id,
+            from,
+            profile_name,
+            text,
+            message,
+        }) => {
+            let message = match (text, message) {
+                (Some(text), None) => serde_json::json!({"type": "text", "text": {"body": text}}),
+                (None, Some(json)) => parse(&json)?,
+                _ => return Err("give --text or --message".into()),
+            };
+            let mut request = sandbox::InboundRequest::new(phone_number_id, from, message);
+            request.profile_name = profile_name;
+            let outcome = sandbox::SandboxClient::new(sandbox_url)
+                .deliver_inbound(&request)
+                .await
+                .map_err(|e| e.to_string())?;
+            print_json(serde_json::to_value(outcome).map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        Some(SandboxCommand::Messages { sandbox_url }) => {
+            let report = sandbox::SandboxClient::new(sandbox_url)
+                .messages()
+                .await
+                .map_err(|e| e.to_string())?;
+            print_json(serde_json::to_value(report).map_err(|e| e.to_string())?);
+            Ok(())
+        }
+        Some(SandboxCommand::Config { sandbox_url, set }) => {
+            let client = sandbox::SandboxClient::new(sandbox_url);
+            let config = match set {
+                Some(json) => client.update_config(&parse(&json)?).await,
+                None => client.config().await,
+            }
+            .map_err(|e| e.to_string())?;
+            print_json(serde_json::to_value(config).map_err(|e| e.to_string())?);
+            Ok(())
+        }
     }
 }

@@ -135,6 +135,21 @@ pub async fn serve(config: Config) -> Result<(), String> {
     Ok(())
 }
 
+/// `parley sandbox`: the Meta sandbox alone, signing with META_APP_SECRET, until Ctrl-C.
+pub async fn serve_sandbox(listen: &str, webhook_url: &str) -> Result<(), String> {
+    let secret = std::env::var("META_APP_SECRET")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .ok_or("META_APP_SECRET is not set: the sandbox signs its webhooks with it")?;
+    let handle = sandbox::Sandbox::bind(listen, sandbox::SandboxConfig::new(webhook_url, secret))
+        .await
+        .map_err(|e| format!("cannot start the sandbox on {listen}: {e}"))?;
+    tracing::info!(sandbox = %handle.base_url(), webhook_url, "Meta sandbox is serving");
+    wait_for_signal().await;
+    handle.shutdown().await;
+    Ok(())
+}
+
 /// Meta as this process talks to it: the Graph client, the webhook secrets, and the sandbox
 /// when no real Graph URL is configured.
 struct MetaSide {

@@ -1120,6 +1120,7 @@ async fn write_history(tx: &Transaction<'_>, history: &[HistoryRow]) -> Result<(
 /// customer's contact name when those read models know them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConversationView {
+    /// The conversation's id (UUIDv5 of our phone number and the customer's wa_id).
     pub id: Uuid,
     /// Our id of the business phone number.
     pub phone_number_id: Uuid,
@@ -1131,11 +1132,15 @@ pub struct ConversationView {
     pub customer_profile_name: Option<String>,
     /// The name of the business's contact for this customer, if there is one.
     pub contact_name: Option<String>,
+    /// When the conversation's first event was recorded.
     pub started_at: DateTime<Utc>,
     /// The latest message's time (queued, or sent by the customer); `started_at` before any.
     pub last_message_at: DateTime<Utc>,
+    /// Our id of the latest message.
     pub last_message_id: Option<Uuid>,
+    /// Which way the latest message went.
     pub last_message_direction: Option<Direction>,
+    /// The latest message's kind (`text`, `template`, `image`, …).
     pub last_message_kind: Option<String>,
     /// The first [`PREVIEW_CHARS`] characters of the latest message's text, if it has text.
     pub last_message_preview: Option<String>,
@@ -1143,12 +1148,15 @@ pub struct ConversationView {
     pub last_inbound_at: Option<DateTime<Utc>>,
     /// Inbound messages since the last read receipt.
     pub unread_count: i32,
+    /// Messages from the customer.
     pub inbound_count: i64,
+    /// Messages from the business.
     pub outbound_count: i64,
     /// The AI-agent fields, named as seed 000 names them.
     pub ai_agent: AiAgent,
     /// The lead-qualification fields, named as seed 000 names them.
     pub lead_qualification: LeadQualification,
+    /// When anything last changed (the latest event time).
     pub updated_at: DateTime<Utc>,
 }
 
@@ -1237,9 +1245,13 @@ pub struct ConversationFilter {
 /// (last_message_at, id) key for keyset pagination.
 #[derive(Debug, Clone)]
 pub enum ConversationPageStart {
+    /// Skip this many matches.
     Skip(i64),
+    /// Start after the conversation with this sort key.
     After {
+        /// Its `last_message_at`.
         last_message_at: DateTime<Utc>,
+        /// Its id.
         id: Uuid,
     },
 }
@@ -1247,7 +1259,9 @@ pub enum ConversationPageStart {
 /// One page of conversations and how many match in all.
 #[derive(Debug, Clone)]
 pub struct ConversationPage {
+    /// The page, in list order.
     pub conversations: Vec<ConversationView>,
+    /// How many conversations match the filter in all.
     pub total: i64,
 }
 

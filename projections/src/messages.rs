@@ -51,7 +51,9 @@ impl fmt::Display for MessageStatus {
 pub struct MessageView {
     /// Our id of the message.
     pub message_id: Uuid,
+    /// The conversation it belongs to.
     pub conversation_id: Uuid,
+    /// Which way it went.
     pub direction: Direction,
     /// Meta's id: every inbound message's, an outbound one's once Meta accepted it.
     pub wamid: Option<String>,
@@ -67,6 +69,7 @@ pub struct MessageView {
     pub reply_to_message_id: Option<Uuid>,
     /// The wamid it quotes (outbound) or replies to (inbound `context.id`).
     pub context_wamid: Option<String>,
+    /// Where it stands (the domain's rule for outbound messages).
     pub status: MessageStatus,
     /// Meta's failure, kept even when a delivery outranks it.
     pub failure: Option<MetaFailure>,
@@ -76,9 +79,13 @@ pub struct MessageView {
     pub received_at: Option<DateTime<Utc>>,
     /// Outbound: when Meta accepted it.
     pub sent_at: Option<DateTime<Utc>>,
+    /// Outbound: when Meta reported it delivered.
     pub delivered_at: Option<DateTime<Utc>>,
+    /// Outbound: when Meta reported it read.
     pub read_at: Option<DateTime<Utc>>,
+    /// Outbound: when it failed (even if a delivery outranks the failure).
     pub failed_at: Option<DateTime<Utc>>,
+    /// When anything about it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -132,7 +139,9 @@ const VIEW_COLUMNS: &str = "message_id, conversation_id, direction, wamid, kind,
 pub struct StatusChange {
     /// The conversation event's sequence number: the order of the changes.
     pub sequence: i64,
+    /// The status reported (`received` for an inbound message's arrival).
     pub status: MessageStatus,
+    /// When it happened (Meta's timestamp for delivery reports).
     pub at: DateTime<Utc>,
     /// Meta's error, for `failed`.
     pub failure: Option<MetaFailure>,
@@ -153,14 +162,18 @@ impl StatusChange {
 /// A message with its status history, oldest change first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageDetail {
+    /// The message.
     pub message: MessageView,
+    /// Its status changes, in event order.
     pub history: Vec<StatusChange>,
 }
 
 /// The order a conversation's messages are listed in (by `created_at`, then id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageOrder {
+    /// Chat order.
     OldestFirst,
+    /// Latest first (an inbox's first page).
     NewestFirst,
 }
 
@@ -168,9 +181,13 @@ pub enum MessageOrder {
 /// (created_at, message_id) key in the listing's order.
 #[derive(Debug, Clone)]
 pub enum MessagePageStart {
+    /// Skip this many messages.
     Skip(i64),
+    /// Start after the message with this sort key.
     After {
+        /// Its `created_at`.
         created_at: DateTime<Utc>,
+        /// Its id.
         message_id: Uuid,
     },
 }
@@ -178,7 +195,9 @@ pub enum MessagePageStart {
 /// One page of a conversation's messages and how many it has in all.
 #[derive(Debug, Clone)]
 pub struct MessagePage {
+    /// The page, in the order asked for.
     pub messages: Vec<MessageView>,
+    /// How many messages the conversation has.
     pub total: i64,
 }
 
