@@ -36,7 +36,8 @@ impl PhoneNumberRef {
         }
     }
 
-    fn id(&self) -> Uuid {
+    /// Parley's id of the number (derived from Meta's id when given that).
+    pub fn id(&self) -> Uuid {
         match self {
             Self::Id(id) => *id,
             Self::MetaId(meta_id) => phone_number_id(meta_id),

@@ -101,14 +101,17 @@ pub async fn serve(config: Config) -> Result<(), String> {
         },
         app.infra.watch.clone(),
     ));
+    let graph = Arc::new(meta.graph);
     let worker = tokio::spawn(application::outbox::run_worker(
         app.clone(),
         queue,
-        Arc::new(meta.graph),
+        graph.clone(),
         application::OutboxPolicy::default(),
         shutdown.clone().triggered_owned(),
     ));
-    let state = api::AppState::new(app.clone()).with_meta_webhooks(meta.webhooks);
+    let state = api::AppState::new(app.clone())
+        .with_meta_webhooks(meta.webhooks)
+        .with_graph(graph);
     tokio::spawn(api::webhook::process_leftovers(
         app,
         state.webhook_log.clone(),

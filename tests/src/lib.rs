@@ -159,10 +159,11 @@ impl TestApp {
             store::outbox::PacingConfig::default(),
             app.infra.watch.clone(),
         ));
+        let graph = Arc::new(graph);
         tokio::spawn(application::outbox::run_worker(
             app.clone(),
             queue,
-            Arc::new(graph),
+            graph.clone(),
             application::OutboxPolicy {
                 base_backoff: Duration::from_millis(50),
                 ..Default::default()
@@ -170,7 +171,7 @@ impl TestApp {
             shutdown.clone().triggered_owned(),
         ));
 
-        let state = api::AppState::new(app.clone()).with_meta_webhooks(
+        let state = api::AppState::new(app.clone()).with_graph(graph).with_meta_webhooks(
             api::webhook::MetaWebhookSettings {
                 app_secret: Some(Arc::new(META_APP_SECRET.as_bytes().to_vec())),
                 verify_token: Some(META_VERIFY_TOKEN.into()),

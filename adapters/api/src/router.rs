@@ -1,7 +1,7 @@
 //! The HTTP router: REST routes, health, the OpenAPI document, request ids and the body limit.
 
 use crate::request_id::assign_request_id;
-use crate::rest::{contacts, groups, phone_numbers};
+use crate::rest::{contacts, groups, media, messages, phone_numbers};
 use crate::state::AppState;
 use crate::webhook;
 use crate::surface::{ApiError, ExternalV2, WhatsAppV1};
@@ -35,6 +35,47 @@ pub fn router(state: AppState) -> Router {
             get(phone_numbers::get)
                 .patch(phone_numbers::update)
                 .delete(phone_numbers::remove),
+        )
+        .route(
+            "/api/v2/external/messages/send",
+            axum::routing::post(messages::send_text),
+        )
+        .route(
+            "/api/v2/external/messages/send-media",
+            axum::routing::post(messages::send_media),
+        )
+        .route(
+            "/api/v2/external/messages/send-template",
+            axum::routing::post(messages::send_template),
+        )
+        .route(
+            "/api/v2/external/messages/send-interactive",
+            axum::routing::post(messages::send_interactive),
+        )
+        .route(
+            "/api/v2/external/messages/{messageId}/status",
+            get(messages::status),
+        )
+        .route(
+            "/api/v2/external/conversations",
+            get(messages::list_conversations),
+        )
+        .route(
+            "/api/v2/external/conversations/{conversationId}/messages",
+            get(messages::list_messages),
+        )
+        .route(
+            "/api/v2/external/conversations/{conversationId}/ai-agent",
+            get(messages::get_ai_agent).patch(messages::toggle_ai_agent),
+        )
+        .route(
+            "/api/v2/external/conversations/{conversationId}/lead-qualification",
+            axum::routing::patch(messages::update_lead_qualification),
+        )
+        .route(
+            "/api/v2/external/media/upload",
+            axum::routing::post(media::upload)
+                .layer(DefaultBodyLimit::max(media::MAX_UPLOAD_BYTES)),
         )
         .route(
             "/v1/whatsapp/contacts",

@@ -13,6 +13,8 @@ pub struct AppState {
     pub queries: deadpool_postgres::Pool,
     pub meta_webhooks: MetaWebhookSettings,
     pub webhook_log: MetaWebhookLog,
+    /// Meta's Graph API, for calls made while the caller waits (media uploads).
+    pub graph: Option<Arc<meta::GraphClient>>,
 }
 
 impl AppState {
@@ -23,9 +25,16 @@ impl AppState {
             tenancy: Tenancy::new(queries.clone()),
             webhook_log: MetaWebhookLog::new(queries.clone()),
             meta_webhooks: MetaWebhookSettings::default(),
+            graph: None,
             queries,
             app,
         }
+    }
+
+    /// Calls Meta's Graph API through `graph` for synchronous calls.
+    pub fn with_graph(mut self, graph: Arc<meta::GraphClient>) -> Self {
+        self.graph = Some(graph);
+        self
     }
 
     /// Accepts Meta's webhook with these secrets.

@@ -1,8 +1,11 @@
-//! Opaque contact cursors: URL-safe base64 of `{"name": ..., "id": ...}`, the (name, id) sort key
-//! the contact listing pages by.
+//! Opaque keyset cursors: URL-safe base64 of the JSON sort key of the last item of a page.
+//! Contacts page by (name, id), conversations by (last_message_at, id), messages by
+//! (created_at, message_id).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -12,23 +15,47 @@ struct Key {
     id: Uuid,
 }
 
+/// A (time, id) sort key: conversations and messages.
+#[derive(Serialize, Deserialize)]
+struct TimeKey {
+    at: DateTime<Utc>,
+    id: Uuid,
+}
+
+fn encode_key(key: &impl Serialize) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).expect("cursor key serializes"))
+}
+
+fn decode_key<K: DeserializeOwned>(cursor: &str) -> Option<K> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor.trim().trim_end_matches('='))
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
 /// The cursor of a contact at (name, id).
 pub fn encode(name: &str, id: Uuid) -> String {
-    let json = serde_json::to_vec(&Key {
+    encode_key(&Key {
         name: name.to_string(),
         id,
     })
-    .expect("cursor key serializes");
-    URL_SAFE_NO_PAD.encode(json)
 }
 
 /// The (name, id) a cursor stands for, if it is one of ours.
 pub fn decode(cursor: &str) -> Option<(String, Uuid)> {
-    let bytes = URL_SAFE_NO_PAD
-        .decode(cursor.trim().trim_end_matches('='))
-        .ok()?;
-    let key: Key = serde_json::from_slice(&bytes).ok()?;
+    let key: Key = decode_key(cursor)?;
     Some((key.name, key.id))
+}
+
+/// The cursor of a conversation or message at (time, id).
+pub fn encode_time(at: DateTime<Utc>, id: Uuid) -> String {
+    encode_key(&TimeKey { at, id })
+}
+
+/// The (time, id) a conversation or message cursor stands for, if it is one of ours.
+pub fn decode_time(cursor: &str) -> Option<(DateTime<Utc>, Uuid)> {
+    let key: TimeKey = decode_key(cursor)?;
+    Some((key.at, key.id))
 }
 
 #[cfg(test)]
@@ -40,5 +67,13 @@ mod tests {
         let id = Uuid::new_v4();
         assert_eq!(decode(&encode("Ada é", id)), Some(("Ada é".into(), id)));
         assert_eq!(decode("not a cursor"), None);
+    }
+
+    #[test]
+    fn time_keys_round_trip_to_the_microsecond() {
+        let id = Uuid::new_v4();
+        let at = DateTime::from_timestamp_micros(1_790_000_000_123_456).unwrap();
+        assert_eq!(decode_time(&encode_time(at, id)), Some((at, id)));
+        assert_eq!(decode_time(&encode("Ada", id)), None);
     }
 }

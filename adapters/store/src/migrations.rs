@@ -27,6 +27,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0006_meta_webhooks",
         include_str!("../../../schema/migrations/0006_meta_webhooks.sql"),
     ),
+    (
+        "0007_media",
+        include_str!("../../../schema/migrations/0007_media.sql"),
+    ),
 ];
 
 /// Arbitrary key of the advisory lock that serializes migrations.

@@ -2,4 +2,6 @@
 
 pub mod contacts;
 pub mod groups;
+pub mod media;
+pub mod messages;
 pub mod phone_numbers;
