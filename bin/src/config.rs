@@ -20,6 +20,8 @@ pub struct Config {
     pub sandbox_listen: String,
     /// Default messages per second per business number.
     pub meta_messages_per_second: u32,
+    /// How long a claimed outbox job stays reserved before another worker may retry it.
+    pub outbox_lease: Duration,
 }
 
 fn var(name: &str) -> Option<String> {
@@ -52,6 +54,11 @@ impl Config {
                 .and_then(|v| v.parse().ok())
                 .filter(|n: &u32| *n > 0)
                 .unwrap_or(80),
+            outbox_lease: Duration::from_millis(
+                var("PARLEY_OUTBOX_LEASE_MS")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(30_000),
+            ),
         }
     }
 }

@@ -97,6 +97,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
         app.infra.pools.queries.clone(),
         store::outbox::PacingConfig {
             default_messages_per_second: config.meta_messages_per_second,
+            lease: config.outbox_lease,
             ..Default::default()
         },
         app.infra.watch.clone(),
@@ -144,7 +145,10 @@ pub async fn serve_sandbox(listen: &str, webhook_url: &str) -> Result<(), String
         .ok()
         .filter(|s| !s.is_empty())
         .ok_or("META_APP_SECRET is not set: the sandbox signs its webhooks with it")?;
-    let handle = sandbox::Sandbox::bind(listen, sandbox::SandboxConfig::new(webhook_url, secret))
+    let mut config = sandbox::SandboxConfig::new(webhook_url, secret);
+    // Meta retries a webhook for days; a dozen doublings (about 17 minutes) covers a restart.
+    config.delivery.attempts = 12;
+    let handle = sandbox::Sandbox::bind(listen, config)
         .await
         .map_err(|e| format!("cannot start the sandbox on {listen}: {e}"))?;
     tracing::info!(sandbox = %handle.base_url(), webhook_url, "Meta sandbox is serving");
@@ -175,10 +179,11 @@ async fn start_meta(config: &Config) -> Result<MetaSide, String> {
     let (base_url, sandbox) = match &config.meta_graph_url {
         Some(url) => (url.clone(), None),
         None => {
-            let sandbox_config = sandbox::SandboxConfig::new(
+            let mut sandbox_config = sandbox::SandboxConfig::new(
                 format!("http://{}/webhook", config.listen),
                 app_secret.clone().unwrap_or_default(),
             );
+            sandbox_config.delivery.attempts = 12;
             let handle = sandbox::Sandbox::bind(config.sandbox_listen.as_str(), sandbox_config)
                 .await
                 .map_err(|e| format!("cannot start the Meta sandbox on {}: {e}", config.sandbox_listen))?;

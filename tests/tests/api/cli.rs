@@ -266,3 +266,171 @@ async fn workspace_phone_number_events_and_rebuild() {
         "{stderr}"
     );
 }
+
+/// A free TCP port on loopback (bound, then released for the child to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the child (SIGKILL) when dropped, so a failing test leaves no server behind.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_until_up(http: &reqwest::Client, url: &str) {
+    for _ in 0..200 {
+        if http.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} never came up");
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_burst_loses_no_message_and_sends_none_twice() {
+    const SECRET: &str = "crash-test-app-secret";
+    let url = parley_tests::fresh_database().await;
+    let parley = Parley::new(url.clone());
+    parley.ok(&["migrate"]);
+    let created = one_json_object(&parley.ok(&["workspace", "create", "Crash"]));
+    let workspace = created["workspace_id"].as_str().unwrap().to_string();
+    let token = created["token"].as_str().unwrap().to_string();
+    parley.ok(&[
+        "phone-number", "add", "--workspace", &workspace, "--phone-number-id", "100000000000077",
+        "--waba-id", "200000000000077", "--display-phone-number", "+15550100077",
+        "--access-token", "EAAG-crash",
+    ]);
+
+    let (api_port, sandbox_port) = (free_port(), free_port());
+    let api = format!("http://127.0.0.1:{api_port}");
+    let sandbox_url = format!("http://127.0.0.1:{sandbox_port}");
+    let mut sandbox = parley.command(&[
+        "sandbox", "--listen", &format!("127.0.0.1:{sandbox_port}"),
+        "--webhook-url", &format!("{api}/webhook"),
+    ]);
+    sandbox.env("META_APP_SECRET", SECRET);
+    let _sandbox = Child(sandbox.spawn().unwrap());
+    let serve = || {
+        let mut command = parley.command(&["serve"]);
+        command
+            .env("PARLEY_LISTEN", format!("127.0.0.1:{api_port}"))
+            .env("META_GRAPH_URL", &sandbox_url)
+            .env("META_APP_SECRET", SECRET)
+            .env("PARLEY_OUTBOX_LEASE_MS", "4000");
+        Child(command.spawn().unwrap())
+    };
+    let http = reqwest::Client::new();
+    wait_until_up(&http, &format!("{sandbox_url}/_sandbox/healthz")).await;
+    let mut server = serve();
+    wait_until_up(&http, &format!("{api}/healthz")).await;
+
+    // A burst of sends from 16 clients; the server dies partway through.
+    let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut clients = Vec::new();
+    for client in 0..16 {
+        let (http, api, token, accepted) = (http.clone(), api.clone(), token.clone(), accepted.clone());
+        clients.push(tokio::spawn(async move {
+            for n in 0..20 {
+                let body = serde_json::json!({
+                    "phoneNumberId": "100000000000077",
+                    "to": format!("+1415555{client:02}{n:02}"),
+                    "template": {"name": "crash_test", "language": {"code": "en_US"}},
+                });
+                let answer = http
+                    .post(format!("{api}/api/v2/external/messages/send-template"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await;
+                let Ok(answer) = answer else { return };
+                if answer.status() != 200 {
+                    return;
+                }
+                let body: Value = answer.json().await.unwrap();
+                let id = body["data"]["messageId"].as_str().unwrap().to_string();
+                accepted.lock().unwrap().push(id);
+            }
+        }));
+    }
+    while accepted.lock().unwrap().len() < 60 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    server.0.kill().unwrap(); // SIGKILL: no shutdown path runs.
+    let _ = server.0.wait();
+    for client in clients {
+        client.await.unwrap();
+    }
+    let accepted: Vec<String> = accepted.lock().unwrap().clone();
+    assert!(accepted.len() >= 60 && accepted.len() < 320, "{}", accepted.len());
+
+    let _server = serve();
+    wait_until_up(&http, &format!("{api}/healthz")).await;
+
+    // Every message whose send was acknowledged reaches `read`, and so does every message the
+    // log holds (some were committed just before the kill without an answer reaching us).
+    let db = parley_tests::connect(&url).await;
+    let mut queued: Vec<String> = Vec::new();
+    for _ in 0..600 {
+        queued = db
+            .query("SELECT message_id::text FROM messages WHERE direction = 'outbound'", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let unread: i64 = db
+            .query_one(
+                "SELECT count(*) FROM messages WHERE direction = 'outbound' AND status <> 'read'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if unread == 0 && queued.len() >= accepted.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for id in &accepted {
+        assert!(queued.contains(id), "acknowledged message {id} is not in the log");
+    }
+    let unread: Vec<(String, String)> = db
+        .query(
+            "SELECT message_id::text, status FROM messages WHERE direction = 'outbound' AND status <> 'read'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    assert!(unread.is_empty(), "not read after the restart: {unread:?}");
+
+    // Meta (the sandbox) saw each message exactly once.
+    let report: Value = http
+        .get(format!("{sandbox_url}/_sandbox/messages"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut sends: std::collections::BTreeMap<String, usize> = Default::default();
+    for message in report["messages"].as_array().unwrap() {
+        let id = message["biz_opaque_callback_data"].as_str().unwrap().to_string();
+        *sends.entry(id).or_default() += 1;
+    }
+    let twice: Vec<_> = sends.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent more than once: {twice:?}");
+    assert_eq!(sends.len(), queued.len(), "every queued message was sent");
+}

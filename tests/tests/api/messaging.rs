@@ -252,5 +252,126 @@ async fn the_webhook_handshake_echoes_the_challenge_only_for_the_right_token() {
     assert_eq!(response.text().await.unwrap(), "1158201444");
     let (status, _) = app.send(app.request(Method::GET, &url("wrong"))).await;
     assert_eq!(status, 403);
-    let _ = Uuid::nil();
+}
+
+#[tokio::test]
+async fn statuses_that_overtake_the_send_answer_are_held_and_applied() {
+    let app = TestApp::spawn().await;
+    // Meta answers the send slowly and delivers its statuses in reverse order: read, delivered
+    // and sent can all arrive before the outbox has recorded the acceptance.
+    app.sandbox
+        .state()
+        .update_config(&json!({
+            "response_delay_ms": 300,
+            "out_of_order_statuses": true,
+            "status_delays": {"sent_ms": 0, "delivered_ms": 10, "read_ms": 20}
+        }))
+        .unwrap();
+    send(&app, template("order_update")).await.unwrap();
+    let events = wait_for_event(&app, "MessageRead", 1).await;
+    assert!(events.contains(&"MessageAcceptedByMeta".to_string()), "{events:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = conversation_events(&app).await;
+    // Nothing after the read: the late delivered/sent reports change nothing.
+    let read_at = after.iter().position(|e| e == "MessageRead").unwrap();
+    assert!(
+        after[read_at + 1..].iter().all(|e| e == "DeliveryStatusHeld"),
+        "{after:?}"
+    );
+    let db = app.db().await;
+    let status: String = db
+        .query_one("SELECT status FROM messages WHERE direction = 'outbound'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(status, "read");
+}
+
+#[tokio::test]
+async fn the_outbox_paces_a_number_below_meta_s_throughput_limit() {
+    let app = TestApp::spawn().await;
+    let queue = store::outbox::PgOutboxQueue::new(
+        app.app.infra.pools.queries.clone(),
+        store::outbox::PacingConfig::default(),
+        app.app.infra.watch.clone(),
+    );
+    queue
+        .set_throughput(app.workspace.phone_number, 10)
+        .await
+        .unwrap();
+    app.sandbox
+        .state()
+        .update_config(&json!({"throughput_limit_mps": 10}))
+        .unwrap();
+    let mut sends = Vec::new();
+    for n in 0..25 {
+        let context = context(&app);
+        let message = template_to(app.workspace.phone_number, n);
+        let application = app.app.clone();
+        sends.push(tokio::spawn(async move {
+            application.send_message(&context, message).await.unwrap()
+        }));
+    }
+    for send in sends {
+        send.await.unwrap();
+    }
+    for _ in 0..400 {
+        if app.sandbox.state().messages().messages.len() == 25 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let stats = app.sandbox.state().stats();
+    assert_eq!(app.sandbox.state().messages().messages.len(), 25);
+    assert_eq!(stats.rejected_total, 0, "{stats:?}");
+    assert!(stats.max_accepted_in_any_second <= 10, "{stats:?}");
+}
+
+/// A template from `phone_number` to a distinct customer per `n`.
+fn template_to(phone_number: Uuid, n: usize) -> OutboundMessage {
+    OutboundMessage {
+        phone_number: PhoneNumberRef::Id(phone_number),
+        to: format!("+1415556{n:04}"),
+        content: template("pacing"),
+        reply_to: None,
+    }
+}
+
+#[tokio::test]
+async fn deliveries_for_unknown_numbers_are_kept_and_answered_200() {
+    let app = TestApp::spawn().await;
+    let body = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/meta/fixtures/webhook_text_message.json"
+    ))
+    .unwrap();
+    let response = app
+        .http
+        .post(format!("{}/webhook", app.base_url))
+        .header("x-hub-signature-256", meta::sign(META_APP_SECRET.as_bytes(), &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let db = app.db().await;
+    let mut outcome = Value::Null;
+    for _ in 0..200 {
+        let row = db
+            .query_one("SELECT outcome FROM meta_webhook_deliveries", &[])
+            .await
+            .unwrap();
+        if let Some(found) = row.get::<_, Option<Value>>(0) {
+            outcome = found;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(outcome["unknown_phone_numbers"], json!(["106540352242922"]), "{outcome}");
+    let events: i64 = db
+        .query_one("SELECT count(*) FROM events WHERE aggregate_type = 'conversation'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(events, 0);
 }
