@@ -15,14 +15,14 @@ use serde_json::{json, Value};
 const TOKEN: &str = "EAAG-test-token-never-logged";
 const PHONE_NUMBER_ID: &str = "106540352242922";
 
-/// Reads a fixture copied from `shared/meta/fixtures` (provenance in `tests/fixtures/SOURCES.md`).
+/// Reads a fixture from `shared/meta/fixtures` (provenance in its `SOURCES.md`).
 fn fixture(name: &str) -> String {
     let path = fixtures_dir().join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/meta/fixtures")
 }
 
 /// What the fake Graph API saw of one request.

@@ -10,10 +10,10 @@ use meta::{
 use serde_json::json;
 
 fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/meta/fixtures")
 }
 
-/// Reads a fixture copied from `shared/meta/fixtures` (provenance in `tests/fixtures/SOURCES.md`).
+/// Reads a fixture from `shared/meta/fixtures` (provenance in its `SOURCES.md`).
 fn fixture(name: &str) -> Vec<u8> {
     let path = fixtures_dir().join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))

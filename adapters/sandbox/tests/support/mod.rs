@@ -200,7 +200,7 @@ pub fn text_to(to: &str) -> Value {
 
 pub fn fixture_path(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
+        .join("../../../shared/meta/fixtures")
         .join(name)
 }
 
