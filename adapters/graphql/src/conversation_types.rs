@@ -147,7 +147,7 @@ impl From<StatusChange> for MessageStatusChange {
     }
 }
 
-/// A message of a conversation, either way.
+/// A message of a conversation (read model row and, once loaded, its status history).
 #[derive(Debug, Clone)]
 pub struct Message {
     pub view: MessageView,
@@ -155,6 +155,7 @@ pub struct Message {
     pub history: Option<Vec<StatusChange>>,
 }
 
+/// A message of a conversation, either way.
 #[Object]
 impl Message {
     /// Our id of the message.
@@ -237,15 +238,11 @@ impl Message {
                 let (state, caller) = env(ctx)?;
                 let client = read::client(state).await?;
                 let id = self.view.message_id;
-                projections::messages::message_status_history(
-                    &**client,
-                    caller.workspace_id,
-                    &[id],
-                )
-                .await
-                .map_err(internal)?
-                .remove(&id)
-                .unwrap_or_default()
+                projections::messages::message_status_history(&**client, caller.workspace_id, &[id])
+                    .await
+                    .map_err(internal)?
+                    .remove(&id)
+                    .unwrap_or_default()
             }
         };
         Ok(history.into_iter().map(Into::into).collect())
@@ -516,10 +513,11 @@ impl Conversation {
     async fn messages(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 50, desc = "Page size, 1 to 1000 (default 50).")] first: i32,
+        #[graphql(desc = "Page size, 1 to 1000 (default 50).")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
-        #[graphql(default_with = "MessageOrder::OldestFirst")] order: MessageOrder,
+        #[graphql(desc = "OLDEST_FIRST (chat order) by default.")] order: Option<MessageOrder>,
     ) -> Result<MessageConnection> {
+        let order = order.unwrap_or(MessageOrder::OldestFirst);
         messages_page(ctx, self.uuid()?, first, after, order).await
     }
 }
@@ -559,9 +557,10 @@ pub async fn conversation(ctx: &Context<'_>, id: Uuid) -> Result<Conversation> {
         .ok_or_else(|| crate::error::not_found("conversation"))
 }
 
-/// Checks a page size.
-pub fn page_size(first: i32) -> Result<i64> {
-    use crate::query::MAX_PAGE_SIZE;
+/// Checks a page size (DEFAULT_PAGE_SIZE when not given).
+pub fn page_size(first: Option<i32>) -> Result<i64> {
+    use crate::query::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
+    let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
     if !(1..=MAX_PAGE_SIZE).contains(&first) {
         return Err(validation(format!(
             "first must be between 1 and {MAX_PAGE_SIZE}"
@@ -585,7 +584,7 @@ pub fn after_key(after: Option<String>) -> Result<Option<(DateTime<Utc>, Uuid)>>
 pub async fn messages_page(
     ctx: &Context<'_>,
     conversation_id: Uuid,
-    first: i32,
+    first: Option<i32>,
     after: Option<String>,
     order: MessageOrder,
 ) -> Result<MessageConnection> {

@@ -1,58 +1,82 @@
 //! Parley's GraphQL surface at `/graphql` (GraphiQL on GET): the read models as queries, every
-//! command as a mutation. Errors carry the same codes as REST in `extensions.code`.
+//! command as a mutation, message events as subscriptions over WebSocket on the same path.
+//! Errors carry the same codes as REST in `extensions.code`.
 //!
-//! Every resolver is scoped to the caller's workspace (`RequestContext` in the request data);
-//! an id of another workspace is NOT_FOUND. The SDL is exported to `schema/graphql/schema.graphql`
-//! ([`sdl`]); a test keeps the two in step.
+//! Every resolver is scoped to the caller's workspace (`RequestContext` in the request data, or
+//! in the connection data for WebSocket subscriptions); an id of another workspace is NOT_FOUND.
+//! The SDL is exported to `schema/graphql/schema.graphql` ([`sdl`]); a test keeps the two in step.
 
+pub mod conversation_types;
+pub mod conversations;
 pub mod cursor;
 pub mod error;
 pub mod mutation;
 pub mod query;
 pub mod read;
+pub mod subscription;
 pub mod types;
 
 pub use error::app_error;
-pub use mutation::MutationRoot;
-pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
 
 use api::auth::{authenticate, AuthFailure};
 use api::AppState;
 use application::RequestContext;
-use async_graphql::http::GraphiQLSource;
-use async_graphql::{EmptySubscription, Schema};
-use axum::extract::{FromRequestParts, State};
+use async_graphql::http::{GraphiQLSource, ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::{MergedObject, Schema};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::StatusCode;
+use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 
+/// Every query: numbers and contacts, conversations and messages.
+#[derive(MergedObject)]
+pub struct QueryRoot(query::ContactQuery, conversations::ConversationQuery);
+
+/// Every mutation: numbers and contacts, conversations and messages.
+#[derive(MergedObject)]
+pub struct MutationRoot(
+    mutation::ContactMutation,
+    conversations::ConversationMutation,
+);
+
 /// The schema type.
-pub type ParleySchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type ParleySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// Where the exported SDL lives, relative to the workspace root.
 pub const SDL_PATH: &str = "schema/graphql/schema.graphql";
 
-/// Builds the schema (no per-request data; the caller is added per request).
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(
+        QueryRoot(query::ContactQuery, conversations::ConversationQuery),
+        MutationRoot(
+            mutation::ContactMutation,
+            conversations::ConversationMutation,
+        ),
+        SubscriptionRoot,
+    )
+}
+
+/// Builds the schema (no per-request data; the caller is added per request or connection).
 pub fn schema(state: AppState) -> ParleySchema {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .data(state)
-        .finish()
+    builder().data(state).finish()
 }
 
 /// The SDL, as exported to `schema/graphql/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, EmptySubscription)
-        .finish()
-        .sdl()
+    builder().finish().sdl()
 }
 
-/// `/graphql`: GraphiQL on GET, queries and mutations on POST.
+/// `/graphql`: GraphiQL on GET, queries and mutations on POST, subscriptions over a WebSocket
+/// upgrade of GET.
 pub fn router(state: AppState) -> Router {
     let schema = schema(state.clone());
     Router::new()
-        .route("/graphql", get(graphiql).post(execute))
+        .route("/graphql", get(get_graphql).post(execute))
         .layer(Extension(schema))
         .with_state(state)
 }
@@ -64,9 +88,9 @@ fn carries_nul(request: &async_graphql::Request) -> bool {
         match value {
             serde_json::Value::String(text) => text.contains('\0'),
             serde_json::Value::Array(items) => items.iter().any(in_json),
-            serde_json::Value::Object(fields) => {
-                fields.iter().any(|(key, value)| key.contains('\0') || in_json(value))
-            }
+            serde_json::Value::Object(fields) => fields
+                .iter()
+                .any(|(key, value)| key.contains('\0') || in_json(value)),
             _ => false,
         }
     }
@@ -78,7 +102,46 @@ fn carries_nul(request: &async_graphql::Request) -> bool {
 }
 
 async fn graphiql() -> Html<String> {
-    Html(GraphiQLSource::build().endpoint("/graphql").finish())
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql")
+            .finish(),
+    )
+}
+
+/// GET `/graphql`: a WebSocket upgrade serves subscriptions (graphql-ws protocols, the caller
+/// authenticated in `connection_init`); anything else gets GraphiQL.
+async fn get_graphql(
+    Extension(schema): Extension<ParleySchema>,
+    State(state): State<AppState>,
+    request: Request,
+) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    let upgrade_requested = parts
+        .headers
+        .get(header::UPGRADE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
+    if !upgrade_requested {
+        return graphiql().await.into_response();
+    }
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &state).await {
+        Ok(protocol) => protocol,
+        Err(rejection) => return rejection.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(upgrade) => upgrade,
+        Err(rejection) => return rejection.into_response(),
+    };
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            GraphQLWebSocket::new(socket, schema, protocol)
+                .on_connection_init(move |payload| subscription::connection_init(state, payload))
+                .serve()
+        })
+        .into_response()
 }
 
 struct Authenticated(Result<RequestContext, AuthFailure>);

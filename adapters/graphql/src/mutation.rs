@@ -12,8 +12,8 @@ use async_graphql::{Context, Object, ID};
 use domain::contact::ContactUpdate;
 use uuid::Uuid;
 
-/// Mutations.
-pub struct MutationRoot;
+/// Contact and phone-number mutations (merged into [`crate::MutationRoot`]).
+pub struct ContactMutation;
 
 fn bulk_action(
     kind: BulkActionKind,
@@ -62,7 +62,7 @@ fn count(n: usize) -> i32 {
 }
 
 #[Object]
-impl MutationRoot {
+impl ContactMutation {
     /// Registers a WhatsApp business number with the workspace.
     async fn register_phone_number(
         &self,

@@ -14,11 +14,11 @@ pub const DEFAULT_PAGE_SIZE: i32 = 50;
 /// The largest `first`.
 pub const MAX_PAGE_SIZE: i32 = 1000;
 
-/// Queries.
-pub struct QueryRoot;
+/// Contact and phone-number queries (merged into [`crate::QueryRoot`]).
+pub struct ContactQuery;
 
 #[Object]
-impl QueryRoot {
+impl ContactQuery {
     /// The workspace's phone numbers, oldest first.
     async fn phone_numbers(&self, ctx: &Context<'_>) -> Result<Vec<PhoneNumber>> {
         let (state, caller) = env(ctx)?;

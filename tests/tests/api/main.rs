@@ -5,6 +5,7 @@ mod cli;
 mod contacts;
 mod conversations_projection;
 mod graphql;
+mod graphql_conversations;
 mod messages_rest;
 mod messaging;
 mod meta_fixtures;
