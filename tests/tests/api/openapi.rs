@@ -391,9 +391,13 @@ fn the_openapi_document_is_well_formed() {
             .map(str::to_string)
             .collect();
         assert_eq!(declared, in_path, "{what}: path parameters");
-        // Request bodies are JSON objects.
+        // Request bodies are JSON objects (or a multipart form, for uploads).
         if let Some(body) = operation.get("requestBody") {
-            let schema = resolve(&doc, &body["content"]["application/json"]["schema"]);
+            let content = &body["content"];
+            let schema = match content.get("application/json") {
+                Some(json) => resolve(&doc, &json["schema"]),
+                None => resolve(&doc, &content["multipart/form-data"]["schema"]),
+            };
             assert_eq!(schema["type"], "object", "{what}: body schema");
         }
     }
