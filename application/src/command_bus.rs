@@ -64,6 +64,14 @@ impl CommandBus {
             if events.is_empty() {
                 return Ok(Committed::default());
             }
+            // PostgreSQL cannot store NUL in text or jsonb. The surfaces refuse it at the edge;
+            // this catches any path that slipped through (a WebSocket query, a webhook), as a
+            // clear validation error rather than a failed insert.
+            if events.iter().any(carries_nul) {
+                return Err(AppError::Validation(
+                    "text must not contain NUL (\\u0000) characters".into(),
+                ));
+            }
             match store.commit(events, loaded, metadata.clone()).await {
                 Ok(committed) => {
                     let events = committed
@@ -81,4 +89,9 @@ impl CommandBus {
             }
         }
     }
+}
+
+/// Whether the event, as stored, would hold a NUL character.
+fn carries_nul<E: serde::Serialize>(event: &E) -> bool {
+    serde_json::to_string(event).is_ok_and(|json| json.contains("\\u0000"))
 }

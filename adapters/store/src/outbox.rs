@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// The share of a number's throughput the pacing uses.
-const PACING_HEADROOM: f64 = 0.97;
+/// Slack added to each second of a number's pacing, for the jitter between a slot and the send.
+const PACING_ALLOWANCE_NANOS: i64 = 50_000_000;
 
 /// Pacing and lease settings.
 #[derive(Debug, Clone)]
@@ -236,10 +236,12 @@ impl OutboxQueue for PgOutboxQueue {
                 .copied()
                 .unwrap_or(self.pacing.default_messages_per_second as i32)
                 .max(1);
-            // 3% under the limit: sends leave a little after their slots, unevenly, and Meta
-            // counts arrivals in any one-second window, so exact spacing would graze the limit.
-            let interval =
-                chrono::Duration::nanoseconds((1_000_000_000.0 / (per_second as f64 * PACING_HEADROOM)) as i64);
+            // `per_second` slots in every 1.05 s, not 1 s: sends leave a little after their slots,
+            // unevenly (connection setup, scheduling), and Meta counts arrivals in any one-second
+            // window, so exact spacing would graze the limit.
+            let interval = chrono::Duration::nanoseconds(
+                (1_000_000_000 + PACING_ALLOWANCE_NANOS) / per_second as i64,
+            );
             let key = number_key(job.phone_number_id);
             let tat = tats[&key];
             let (slot, next) = gcra_slot(tat, earliest, interval, chrono::Duration::zero());

@@ -375,3 +375,38 @@ async fn deliveries_for_unknown_numbers_are_kept_and_answered_200() {
         .get(0);
     assert_eq!(events, 0);
 }
+
+#[tokio::test]
+async fn an_inbound_message_with_a_nul_character_is_reported_not_retried_forever() {
+    let app = TestApp::spawn().await;
+    let outcome = app
+        .sandbox
+        .state()
+        .deliver_inbound(sandbox::InboundRequest::text(
+            app.workspace.meta_phone_number_id.clone(),
+            CUSTOMER_WA_ID,
+            "a\u{0}b",
+        ))
+        .await
+        .unwrap();
+    assert!(outcome.delivered, "{outcome:?}");
+    let db = app.db().await;
+    let mut recorded = Value::Null;
+    for _ in 0..200 {
+        let row = db
+            .query_one("SELECT outcome FROM meta_webhook_deliveries", &[])
+            .await
+            .unwrap();
+        if let Some(found) = row.get::<_, Option<Value>>(0) {
+            recorded = found;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(recorded["messages"], 0, "{recorded}");
+    assert!(
+        recorded["rejected"][0].as_str().unwrap().contains("NUL"),
+        "{recorded}"
+    );
+    assert!(conversation_events(&app).await.is_empty());
+}
