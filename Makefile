@@ -1,6 +1,7 @@
 # Parley developer entry points.
 #
 #   make run        local PostgreSQL (scripts/pg.sh) + migrate + demo workspace + serve
+#   make bench      messaging benchmark on a fresh database (scripts/bench-messaging.sh)
 #   make test       tests against a separate, fast, reused PostgreSQL cluster
 #   make test-clean stop and delete the test cluster
 #   make fmt | fmt-check | lint
@@ -12,6 +13,7 @@
 #   PARLEY_PG_PORT       port of the local cluster (default 54329)
 #   PARLEY_TEST_PG_PORT  port of the test cluster (default 54330)
 #   CARGO_TARGET_DIR     honoured when locating the release binary
+#   BENCH_ARGS           options of `parley bench messaging` (e.g. --seconds 5)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -37,10 +39,10 @@ fi
 export PARLEY_SECRET_KEY
 endef
 
-.PHONY: help run test test-clean fmt fmt-check lint db-start db-stop
+.PHONY: help run bench test test-clean fmt fmt-check lint db-start db-stop
 
 help:
-	@sed -n '3,9p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
+	@sed -n '3,10p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
 
 run:
 	@$(dev_env)
@@ -51,6 +53,9 @@ run:
 	"$(BIN)" demo
 	echo "+ parley serve" >&2
 	exec "$(BIN)" serve
+
+bench:
+	@scripts/bench-messaging.sh $(BENCH_ARGS)
 
 test:
 	@scripts/pg.sh start $(TEST_PG_ARGS) --fast

@@ -1,5 +1,6 @@
 //! `parley`: the one binary. Serves HTTP, migrates, and carries the operator commands.
 
+mod bench;
 mod config;
 mod wiring;
 
@@ -54,6 +55,17 @@ enum Command {
     Demo,
     /// The Meta sandbox: serve it (app secret from META_APP_SECRET), or drive a running one.
     Sandbox(SandboxArgs),
+    /// Benchmarks against DATABASE_URL, with everything in this process.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// REST accept rate vs pgbench, dispatch rate, accept -> read latency, projector lag, peak RSS.
+    Messaging(bench::MessagingOptions),
 }
 
 #[derive(clap::Args)]
@@ -274,6 +286,9 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
         } => wiring::rebuild(&config, name.as_deref()).await,
         Command::Demo => wiring::demo(&config).await,
         Command::Sandbox(args) => sandbox_command(args).await,
+        Command::Bench {
+            command: BenchCommand::Messaging(options),
+        } => bench::messaging(&config, options).await,
     }
 }
 
