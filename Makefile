@@ -65,6 +65,8 @@ test:
 	for db in $$(psql "$$DATABASE_URL" -qAtX -c "SELECT datname FROM pg_database WHERE datname LIKE 'parley\_test\_%' AND datname <> 'parley_test_template'"); do
 		psql "$$DATABASE_URL" -qX -c "DROP DATABASE IF EXISTS $$db WITH (FORCE)" >/dev/null
 	done
+	# The CLI tests run the real binary: build it from this source first.
+	$(CARGO) build -p parley
 	if $(CARGO) nextest --version >/dev/null 2>&1; then
 		echo "+ cargo nextest run --workspace --no-fail-fast" >&2
 		$(CARGO) nextest run --workspace --no-fail-fast

@@ -10,6 +10,23 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
 use std::collections::HashMap;
 
+/// Locks striping the aggregates of this process; two aggregates may share one (rarely).
+const AGGREGATE_LOCK_STRIPES: usize = 1024;
+
+static AGGREGATE_LOCKS: std::sync::LazyLock<Vec<tokio::sync::Mutex<()>>> =
+    std::sync::LazyLock::new(|| {
+        (0..AGGREGATE_LOCK_STRIPES)
+            .map(|_| tokio::sync::Mutex::new(()))
+            .collect()
+    });
+
+fn aggregate_lock(aggregate_type: &str, aggregate_id: &str) -> &'static tokio::sync::Mutex<()> {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (aggregate_type, aggregate_id).hash(&mut hasher);
+    &AGGREGATE_LOCKS[hasher.finish() as usize % AGGREGATE_LOCK_STRIPES]
+}
+
 /// How often a command is retried when another writer committed to the same aggregate first.
 const CONFLICT_RETRIES: usize = 5;
 
@@ -47,6 +64,10 @@ impl CommandBus {
         A::Error: Into<AppError>,
         S: EventStore<A>,
     {
+        // Commands on one aggregate in this process take turns, so they do not race each other
+        // into optimistic-concurrency conflicts (a send's outcome and its status webhooks often
+        // arrive together); writers in other processes are still caught by the event key.
+        let _turn = aggregate_lock(A::TYPE, aggregate_id).lock().await;
         let mut attempt = 0;
         loop {
             attempt += 1;

@@ -24,6 +24,8 @@ pub struct CheckpointWatch {
     timeout: Duration,
     events: Arc<watch::Sender<u64>>,
     checkpoints: Arc<watch::Sender<u64>>,
+    /// The latest checkpoint seen per projection (committed, so safe to trust).
+    known: Arc<std::sync::Mutex<std::collections::HashMap<&'static str, Position>>>,
 }
 
 impl CheckpointWatch {
@@ -39,6 +41,7 @@ impl CheckpointWatch {
             timeout,
             events: Arc::new(watch::channel(0).0),
             checkpoints: Arc::new(watch::channel(0).0),
+            known: Arc::default(),
         }
     }
 
@@ -50,6 +53,12 @@ impl CheckpointWatch {
     /// Changes whenever a projection's checkpoint may have moved (new outbox jobs, among others).
     pub fn checkpoint_notifications(&self) -> watch::Receiver<u64> {
         self.checkpoints.subscribe()
+    }
+
+    /// Says this process's projector committed `projection`'s checkpoint at `position`.
+    pub fn checkpoint_moved_to(&self, projection: &'static str, position: Position) {
+        self.record_position(projection, position);
+        self.checkpoint_moved();
     }
 
     /// Says a checkpoint moved (called by the in-process projector after each commit).
@@ -122,18 +131,51 @@ impl CheckpointWatch {
         }
     }
 
-    /// Whether every projection's checkpoint is at or past `target`.
+    /// Whether every projection's checkpoint is at or past `target`. Positions this process's
+    /// projector reported are checked first, in memory; the database is asked only when they
+    /// do not settle it (another process's projector, or none here).
     pub async fn reached(&self, target: Position) -> Result<bool, ProjectorError> {
+        if self.known_reached(target) {
+            return Ok(true);
+        }
         let client = self.pool.get().await?;
         let names: Vec<&str> = self.projection_names.iter().copied().collect();
-        let row = client
-            .query_one(
-                "SELECT count(*) FILTER (WHERE (tx_id, position) >= ($2::text::xid8, $3)) = cardinality($1::text[]) \
-                 FROM projection_checkpoints WHERE name = ANY($1)",
-                &[&names, &target.tx_id.to_string(), &target.global_position],
+        let statement = client
+            .prepare_cached(
+                "SELECT name, tx_id::text, position FROM projection_checkpoints WHERE name = ANY($1)",
             )
             .await?;
-        Ok(row.get(0))
+        let rows = client.query(&statement, &[&names]).await?;
+        for row in rows {
+            let name: &str = row.get(0);
+            let tx_text: &str = row.get(1);
+            if let Some(name) = self.projection_names.iter().find(|n| **n == name) {
+                self.record_position(
+                    name,
+                    Position {
+                        tx_id: tx_text.parse().unwrap_or_default(),
+                        global_position: row.get(2),
+                    },
+                );
+            }
+        }
+        Ok(self.known_reached(target))
+    }
+
+    /// Remembers a committed checkpoint (positions only move forward).
+    fn record_position(&self, name: &'static str, position: Position) {
+        let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = known.entry(name).or_default();
+        if position > *entry {
+            *entry = position;
+        }
+    }
+
+    fn known_reached(&self, target: Position) -> bool {
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        self.projection_names
+            .iter()
+            .all(|name| known.get(name).is_some_and(|position| *position >= target))
     }
 
     /// Waits until every projection has folded the given events, or the timeout passes.
