@@ -3,7 +3,7 @@
 //! Meta's full request body, so the worker needs nothing else to send it.
 
 use crate::log::StoredEvent;
-use crate::runner::{Projection, ProjectorError};
+use crate::runner::{Projection, ProjectorError, RebuildOrder};
 use cqrs_es::Aggregate;
 use domain::conversation::{Conversation, ConversationEvent};
 use futures::future::BoxFuture;
@@ -42,6 +42,11 @@ impl Projection for OutboxProjection {
 
     fn aggregate_types(&self) -> Option<&'static [&'static str]> {
         Some(&[Conversation::TYPE])
+    }
+
+    /// Jobs depend on one event each, so any order folds the same rows.
+    fn rebuild_order(&self) -> RebuildOrder {
+        RebuildOrder::ByAggregate
     }
 
     fn apply<'a>(
