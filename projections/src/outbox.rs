@@ -102,8 +102,6 @@ impl Projection for OutboxProjection {
                 ],
             )
             .await?;
-            tx.execute("SELECT pg_notify('parley_outbox', '')", &[])
-                .await?;
             Ok(())
         })
     }

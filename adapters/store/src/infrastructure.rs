@@ -1,5 +1,6 @@
 //! The use cases' infrastructure on PostgreSQL.
 
+use crate::announce::{AnnouncingStore, EventAnnouncer};
 use crate::pools::Pools;
 use application::{AppError, Clock, EventKey, Freshness, Infrastructure, SecretBox};
 use cqrs_es::persist::PersistedEventStore;
@@ -25,12 +26,22 @@ impl Clock for SystemClock {
     }
 }
 
+/// An aggregate's event store: postgres-es, announcing its commits.
+pub type Store<A> = AnnouncingStore<PersistedEventStore<PostgresEventRepository, A>>;
+
+fn store<A: cqrs_es::Aggregate>(pools: &Pools, announcer: &EventAnnouncer) -> Store<A> {
+    AnnouncingStore::new(
+        PersistedEventStore::new_event_store(PostgresEventRepository::new(pools.events.clone())),
+        announcer.clone(),
+    )
+}
+
 /// Event stores per aggregate (postgres-es), read-model lookups and the read-your-writes wait.
 pub struct PgInfrastructure {
     pub pools: Pools,
-    contacts: PersistedEventStore<PostgresEventRepository, Contact>,
-    phone_numbers: PersistedEventStore<PostgresEventRepository, PhoneNumber>,
-    conversations: PersistedEventStore<PostgresEventRepository, Conversation>,
+    contacts: Store<Contact>,
+    phone_numbers: Store<PhoneNumber>,
+    conversations: Store<Conversation>,
     secrets: Arc<dyn SecretBox>,
     clock: Arc<dyn Clock>,
     pub watch: CheckpointWatch,
@@ -39,11 +50,11 @@ pub struct PgInfrastructure {
 impl PgInfrastructure {
     /// Wires the stores on `pools`.
     pub fn new(pools: Pools, secrets: Arc<dyn SecretBox>, watch: CheckpointWatch) -> Self {
-        let repository = || PostgresEventRepository::new(pools.events.clone());
+        let announcer = EventAnnouncer::start(pools.queries.clone(), watch.clone());
         Self {
-            contacts: PersistedEventStore::new_event_store(repository()),
-            phone_numbers: PersistedEventStore::new_event_store(repository()),
-            conversations: PersistedEventStore::new_event_store(repository()),
+            contacts: store(&pools, &announcer),
+            phone_numbers: store(&pools, &announcer),
+            conversations: store(&pools, &announcer),
             pools,
             secrets,
             clock: Arc::new(SystemClock),
@@ -53,9 +64,9 @@ impl PgInfrastructure {
 }
 
 impl Infrastructure for PgInfrastructure {
-    type Contacts = PersistedEventStore<PostgresEventRepository, Contact>;
-    type PhoneNumbers = PersistedEventStore<PostgresEventRepository, PhoneNumber>;
-    type Conversations = PersistedEventStore<PostgresEventRepository, Conversation>;
+    type Contacts = Store<Contact>;
+    type PhoneNumbers = Store<PhoneNumber>;
+    type Conversations = Store<Conversation>;
 
     fn contact_store(&self) -> &Self::Contacts {
         &self.contacts

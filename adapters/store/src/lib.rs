@@ -1,6 +1,7 @@
 //! PostgreSQL adapters: connection pools, migrations, the event store (postgres-es), workspaces
 //! and API tokens, the secret box, and the [`PgInfrastructure`] the use cases run on.
 
+pub mod announce;
 pub mod infrastructure;
 pub mod meta_webhooks;
 pub mod migrations;

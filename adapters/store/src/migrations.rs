@@ -31,6 +31,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0007_media",
         include_str!("../../../schema/migrations/0007_media.sql"),
     ),
+    (
+        "0008_events_notify_after_commit",
+        include_str!("../../../schema/migrations/0008_events_notify_after_commit.sql"),
+    ),
 ];
 
 /// Arbitrary key of the advisory lock that serializes migrations.
