@@ -65,6 +65,25 @@ impl PgOutboxQueue {
         }
     }
 
+    /// Closing or rescheduling a job need not wait for the disk: if a crash loses it, the job is
+    /// claimed again when its lease runs out and the worker finds the message already accepted
+    /// (or retries it, as it was about to). A claim, by contrast, is committed durably.
+    async fn update_without_waiting_for_disk(
+        &self,
+        statement: &str,
+        parameters: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<(), AppError> {
+        let mut client = self.pool.get().await.map_err(AppError::internal)?;
+        let tx = client.transaction().await.map_err(AppError::internal)?;
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .await
+            .map_err(AppError::internal)?;
+        tx.execute(statement, parameters)
+            .await
+            .map_err(AppError::internal)?;
+        tx.commit().await.map_err(AppError::internal)
+    }
+
     /// Sets a number's throughput (messages per second).
     pub async fn set_throughput(
         &self,
@@ -304,17 +323,13 @@ impl OutboxQueue for PgOutboxQueue {
     }
 
     async fn finish(&self, job_id: i64, failed: Option<&str>) -> Result<(), AppError> {
-        let client = self.pool.get().await.map_err(AppError::internal)?;
         let state = if failed.is_some() { "failed" } else { "done" };
-        client
-            .execute(
-                "UPDATE outbox_jobs SET state = $2, last_error = coalesce($3, last_error), \
-                        lease_until = NULL, finished_at = now() WHERE id = $1",
-                &[&job_id, &state, &failed],
-            )
-            .await
-            .map_err(AppError::internal)?;
-        Ok(())
+        self.update_without_waiting_for_disk(
+            "UPDATE outbox_jobs SET state = $2, last_error = coalesce($3, last_error), \
+                    lease_until = NULL, finished_at = now() WHERE id = $1",
+            &[&job_id, &state, &failed],
+        )
+        .await
     }
 
     async fn retry_at(
@@ -323,16 +338,12 @@ impl OutboxQueue for PgOutboxQueue {
         not_before: DateTime<Utc>,
         error: &str,
     ) -> Result<(), AppError> {
-        let client = self.pool.get().await.map_err(AppError::internal)?;
-        client
-            .execute(
-                "UPDATE outbox_jobs SET state = 'pending', not_before = $2, last_error = $3, \
-                        lease_until = NULL, reserved_slot = NULL WHERE id = $1",
-                &[&job_id, &not_before, &error],
-            )
-            .await
-            .map_err(AppError::internal)?;
-        Ok(())
+        self.update_without_waiting_for_disk(
+            "UPDATE outbox_jobs SET state = 'pending', not_before = $2, last_error = $3, \
+                    lease_until = NULL, reserved_slot = NULL WHERE id = $1",
+            &[&job_id, &not_before, &error],
+        )
+        .await
     }
 
     async fn back_off_number(&self, phone_number_id: Uuid, pause: Duration) -> Result<(), AppError> {
