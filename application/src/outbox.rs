@@ -45,6 +45,8 @@ pub struct OutboxJob {
     pub attempts: i32,
     /// When the pacing allows the call.
     pub send_at: DateTime<Utc>,
+    /// The least time between two calls for this job's business number.
+    pub spacing: Duration,
 }
 
 /// The queue of outbox jobs (PostgreSQL in production).
@@ -145,6 +147,30 @@ impl OutboxPolicy {
     }
 }
 
+/// The shared pacing hands out slots, but a job can reach its slot late (loading credentials
+/// under load), and late jobs would then leave together. This keeps this process's calls for
+/// one number at least the number's spacing apart, whatever their slots.
+#[derive(Default)]
+struct LocalSpacing {
+    next: std::sync::Mutex<std::collections::HashMap<Uuid, tokio::time::Instant>>,
+}
+
+impl LocalSpacing {
+    /// When a call due at `slot` may go, reserving that moment.
+    fn next(
+        &self,
+        number: Uuid,
+        slot: tokio::time::Instant,
+        spacing: Duration,
+    ) -> tokio::time::Instant {
+        let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+        let earliest = next.get(&number).copied().unwrap_or(slot);
+        let at = slot.max(earliest);
+        next.insert(number, at + spacing);
+        at
+    }
+}
+
 /// The failure recorded when a number cannot be used at all.
 fn no_credentials(reason: &str) -> MetaFailure {
     MetaFailure {
@@ -169,6 +195,7 @@ pub async fn run_worker<I, Q, G>(
 {
     let permits = Arc::new(tokio::sync::Semaphore::new(policy.concurrency));
     let policy = Arc::new(policy);
+    let spacing = Arc::new(LocalSpacing::default());
     tokio::pin!(stop);
     loop {
         let jobs = tokio::select! {
@@ -194,11 +221,17 @@ pub async fn run_worker<I, Q, G>(
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
-            let (app, queue, gateway, policy) =
-                (app.clone(), queue.clone(), gateway.clone(), policy.clone());
+            let (app, queue, gateway, policy, spacing) = (
+                app.clone(),
+                queue.clone(),
+                gateway.clone(),
+                policy.clone(),
+                spacing.clone(),
+            );
             tokio::spawn(async move {
                 let id = job.id;
-                if let Err(error) = process(&app, &*queue, &*gateway, &policy, job).await {
+                if let Err(error) = process(&app, &*queue, &*gateway, &policy, &spacing, job).await
+                {
                     // The lease runs out and the job is claimed again.
                     tracing::error!(job = id, %error, "outbox: job could not be completed");
                 }
@@ -214,6 +247,7 @@ async fn process<I, Q, G>(
     queue: &Q,
     gateway: &G,
     policy: &OutboxPolicy,
+    spacing: &LocalSpacing,
     job: OutboxJob,
 ) -> Result<(), AppError>
 where
@@ -239,10 +273,9 @@ where
         Some(_) => return fail(app, queue, &job, no_credentials("the number has no access token")).await,
         None => return fail(app, queue, &job, no_credentials("the number was removed")).await,
     };
-    let wait = (job.send_at - Utc::now()).to_std().unwrap_or_default();
-    if !wait.is_zero() {
-        tokio::time::sleep(wait).await;
-    }
+    let slot = tokio::time::Instant::now() + (job.send_at - Utc::now()).to_std().unwrap_or_default();
+    let at = spacing.next(job.phone_number_id, slot, job.spacing);
+    tokio::time::sleep_until(at).await;
     let outcome = match job.kind {
         JobKind::SendMessage => gateway
             .send_message(&meta_id, &token, &job.body)

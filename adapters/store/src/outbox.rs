@@ -281,6 +281,7 @@ impl OutboxQueue for PgOutboxQueue {
                 body: job.body,
                 attempts: job.attempts + 1,
                 send_at: slot,
+                spacing: interval.to_std().unwrap_or_default(),
             });
         }
 
