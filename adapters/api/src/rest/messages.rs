@@ -14,7 +14,7 @@ use domain::WorkspaceId;
 use projections::conversations::{
     self as read, ConversationFilter, ConversationPageStart, ConversationView,
 };
-use projections::messages::{self, MessageOrder, MessagePageStart, MessageStatus, MessageView};
+use projections::messages::{self, MessageOrder, MessagePageStart, MessageView};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -79,12 +79,6 @@ fn external_conversation(view: &ConversationView) -> Value {
     })
 }
 
-/// The spec's status words; `queued` (not yet accepted by Meta) and `received` (inbound) are
-/// Parley's additions, documented in `schema/openapi.json`.
-fn status_word(status: MessageStatus) -> &'static str {
-    status.as_str()
-}
-
 /// Seed 000's `ExternalMessage`.
 fn external_message(view: &MessageView) -> Value {
     let content = view
@@ -100,7 +94,8 @@ fn external_message(view: &MessageView) -> Value {
         },
         "content": content,
         "messageType": view.kind,
-        "status": status_word(view.status),
+        // The spec's four words, plus `queued` (before Meta accepted it) and `received` (inbound).
+        "status": view.status.as_str(),
         "timestamp": view.created_at,
         "whatsappMessageId": view.wamid,
     })
@@ -141,73 +136,58 @@ fn leads_from_json(value: Value) -> Result<LeadFields, Error> {
         .map_err(|e| ApiError::validation(format!("Invalid lead qualification: {e}")))
 }
 
-/// What every send endpoint shares.
-#[derive(Debug)]
-pub struct Recipient {
-    phone_number_id: String,
-    to: String,
-    reply_to_message_id: Option<String>,
-    ai_agent_enabled: Option<bool>,
-    lead_qualification: Option<SendLeadQualification>,
-}
-
-/// Body of `POST /api/v2/external/messages/send`.
+/// The body of every send endpoint: the recipient part they share, and the content fields of
+/// which each endpoint takes its own (the others are refused as unknown).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SendText {
+pub struct SendRequest {
     phone_number_id: String,
     to: String,
-    message: String,
     reply_to_message_id: Option<String>,
     #[serde(rename = "ai_agent_enabled")]
     ai_agent_enabled: Option<bool>,
     #[serde(rename = "lead_qualification")]
     lead_qualification: Option<SendLeadQualification>,
-}
-
-/// Body of `POST /api/v2/external/messages/send-media`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SendMedia {
-    phone_number_id: String,
-    to: String,
-    media_id: String,
-    media_type: String,
+    /// `send`: the text.
+    message: Option<String>,
+    /// `send-media`: an uploaded file, its kind, caption and file name.
+    media_id: Option<String>,
+    media_type: Option<String>,
     caption: Option<String>,
     filename: Option<String>,
-    reply_to_message_id: Option<String>,
-    #[serde(rename = "ai_agent_enabled")]
-    ai_agent_enabled: Option<bool>,
-    #[serde(rename = "lead_qualification")]
-    lead_qualification: Option<SendLeadQualification>,
+    /// `send-template`: Meta's template object.
+    template: Option<Value>,
+    /// `send-interactive`: Meta's interactive object.
+    interactive: Option<Value>,
 }
 
-/// Body of `POST /api/v2/external/messages/send-template`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SendTemplate {
-    phone_number_id: String,
-    to: String,
-    template: Value,
-    reply_to_message_id: Option<String>,
-    #[serde(rename = "ai_agent_enabled")]
-    ai_agent_enabled: Option<bool>,
-    #[serde(rename = "lead_qualification")]
-    lead_qualification: Option<SendLeadQualification>,
+impl SendRequest {
+    /// Refuses the content fields of other endpoints (`allowed` are this one's).
+    fn only(&self, allowed: &[&str]) -> Result<(), Error> {
+        let given = [
+            ("message", self.message.is_some()),
+            ("mediaId", self.media_id.is_some()),
+            ("mediaType", self.media_type.is_some()),
+            ("caption", self.caption.is_some()),
+            ("filename", self.filename.is_some()),
+            ("template", self.template.is_some()),
+            ("interactive", self.interactive.is_some()),
+        ];
+        match given
+            .iter()
+            .find(|(name, present)| *present && !allowed.contains(name))
+        {
+            Some((name, _)) => Err(ApiError::validation(format!(
+                "Invalid request body: unknown field `{name}` for this endpoint"
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
-/// Body of `POST /api/v2/external/messages/send-interactive`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct SendInteractive {
-    phone_number_id: String,
-    to: String,
-    interactive: Value,
-    reply_to_message_id: Option<String>,
-    #[serde(rename = "ai_agent_enabled")]
-    ai_agent_enabled: Option<bool>,
-    #[serde(rename = "lead_qualification")]
-    lead_qualification: Option<SendLeadQualification>,
+/// A required content field.
+fn required<T>(field: Option<T>, name: &str) -> Result<T, Error> {
+    field.ok_or_else(|| ApiError::validation(format!("Invalid request body: missing field `{name}`")))
 }
 
 fn content_from(value: Value) -> Result<OutboundContent, Error> {
@@ -224,83 +204,64 @@ fn content_from(value: Value) -> Result<OutboundContent, Error> {
 pub async fn send_text(
     State(state): State<AppState>,
     Caller(caller, ..): Caller<ExternalV2>,
-    Body(body, ..): Body<ExternalV2, SendText>,
+    Body(mut body, ..): Body<ExternalV2, SendRequest>,
 ) -> Result<Response, Error> {
-    let content = content_from(json!({"type": "text", "text": {"body": body.message}}))?;
-    let recipient = Recipient {
-        phone_number_id: body.phone_number_id,
-        to: body.to,
-        reply_to_message_id: body.reply_to_message_id,
-        ai_agent_enabled: body.ai_agent_enabled,
-        lead_qualification: body.lead_qualification,
-    };
-    send(&state, &caller, recipient, content).await
+    body.only(&["message"])?;
+    let text = required(body.message.take(), "message")?;
+    let content = content_from(json!({"type": "text", "text": {"body": text}}))?;
+    send(&state, &caller, body, content).await
 }
 
 /// `POST /api/v2/external/messages/send-media`: an uploaded media file.
 pub async fn send_media(
     State(state): State<AppState>,
     Caller(caller, ..): Caller<ExternalV2>,
-    Body(body, ..): Body<ExternalV2, SendMedia>,
+    Body(mut body, ..): Body<ExternalV2, SendRequest>,
 ) -> Result<Response, Error> {
-    if !["image", "document", "audio", "video"].contains(&body.media_type.as_str()) {
+    body.only(&["mediaId", "mediaType", "caption", "filename"])?;
+    let media_id = required(body.media_id.take(), "mediaId")?;
+    let media_type = required(body.media_type.take(), "mediaType")?;
+    if !["image", "document", "audio", "video"].contains(&media_type.as_str()) {
         return Err(ApiError::validation(
             "mediaType must be one of image, document, audio, video",
         ));
     }
-    let meta_media_id = crate::rest::media::meta_media_id(&state, &caller, &body.media_id)
+    let meta_media_id = crate::rest::media::meta_media_id(&state, &caller, &media_id)
         .await?
         .ok_or_else(|| ApiError::not_found("Media"))?;
     let mut media = json!({ "id": meta_media_id });
-    if let Some(caption) = body.caption {
+    if let Some(caption) = body.caption.take() {
         media["caption"] = json!(caption);
     }
-    if let Some(filename) = body.filename {
+    if let Some(filename) = body.filename.take() {
         media["filename"] = json!(filename);
     }
-    let content = content_from(json!({ "type": body.media_type, body.media_type.clone(): media }))?;
-    let recipient = Recipient {
-        phone_number_id: body.phone_number_id,
-        to: body.to,
-        reply_to_message_id: body.reply_to_message_id,
-        ai_agent_enabled: body.ai_agent_enabled,
-        lead_qualification: body.lead_qualification,
-    };
-    send(&state, &caller, recipient, content).await
+    let content = content_from(json!({ "type": media_type, media_type.clone(): media }))?;
+    send(&state, &caller, body, content).await
 }
 
 /// `POST /api/v2/external/messages/send-template`: a template, as in Meta's send body.
 pub async fn send_template(
     State(state): State<AppState>,
     Caller(caller, ..): Caller<ExternalV2>,
-    Body(body, ..): Body<ExternalV2, SendTemplate>,
+    Body(mut body, ..): Body<ExternalV2, SendRequest>,
 ) -> Result<Response, Error> {
-    let content = content_from(json!({"type": "template", "template": body.template}))?;
-    let recipient = Recipient {
-        phone_number_id: body.phone_number_id,
-        to: body.to,
-        reply_to_message_id: body.reply_to_message_id,
-        ai_agent_enabled: body.ai_agent_enabled,
-        lead_qualification: body.lead_qualification,
-    };
-    send(&state, &caller, recipient, content).await
+    body.only(&["template"])?;
+    let template = required(body.template.take(), "template")?;
+    let content = content_from(json!({"type": "template", "template": template}))?;
+    send(&state, &caller, body, content).await
 }
 
 /// `POST /api/v2/external/messages/send-interactive`: buttons or a list, as in Meta's send body.
 pub async fn send_interactive(
     State(state): State<AppState>,
     Caller(caller, ..): Caller<ExternalV2>,
-    Body(body, ..): Body<ExternalV2, SendInteractive>,
+    Body(mut body, ..): Body<ExternalV2, SendRequest>,
 ) -> Result<Response, Error> {
-    let content = content_from(json!({"type": "interactive", "interactive": body.interactive}))?;
-    let recipient = Recipient {
-        phone_number_id: body.phone_number_id,
-        to: body.to,
-        reply_to_message_id: body.reply_to_message_id,
-        ai_agent_enabled: body.ai_agent_enabled,
-        lead_qualification: body.lead_qualification,
-    };
-    send(&state, &caller, recipient, content).await
+    body.only(&["interactive"])?;
+    let interactive = required(body.interactive.take(), "interactive")?;
+    let content = content_from(json!({"type": "interactive", "interactive": interactive}))?;
+    send(&state, &caller, body, content).await
 }
 
 /// Queues the message, applies the optional AI-agent override and lead data to its
@@ -308,7 +269,7 @@ pub async fn send_interactive(
 async fn send(
     state: &AppState,
     caller: &RequestContext,
-    recipient: Recipient,
+    recipient: SendRequest,
     content: OutboundContent,
 ) -> Result<Response, Error> {
     let reply_to = match recipient.reply_to_message_id.as_deref() {
@@ -360,7 +321,7 @@ async fn send(
         "whatsappMessageId": message.as_ref().and_then(|m| m.message.wamid.clone()),
         "status": message
             .as_ref()
-            .map(|m| status_word(m.message.status))
+            .map(|m| m.message.status.as_str())
             .unwrap_or("queued"),
         "timestamp": queued.queued_at,
         "conversationId": queued.conversation_id,
@@ -403,7 +364,7 @@ pub async fn status(
         json!({ "success": true, "data": {
             "messageId": message.message_id,
             "whatsappMessageId": message.wamid,
-            "status": status_word(message.status),
+            "status": message.status.as_str(),
             "timestamp": message.status_at(),
             "error": message.failure.as_ref().map(|f| json!({
                 "code": f.code, "title": f.title, "details": f.details,
