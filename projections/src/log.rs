@@ -162,7 +162,7 @@ pub async fn events_of(
 
 /// The latest position among the given events (aggregate type, id, sequence); `None` if none is stored.
 pub async fn latest_position_of(
-    client: &impl GenericClient,
+    client: &deadpool_postgres::Client,
     keys: &[(String, String, i64)],
 ) -> Result<Option<Position>, tokio_postgres::Error> {
     if keys.is_empty() {
@@ -171,14 +171,17 @@ pub async fn latest_position_of(
     let types: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
     let ids: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
     let sequences: Vec<i64> = keys.iter().map(|k| k.2).collect();
-    let row = client
-        .query_opt(
+    // Every write waiting for its read models runs this: prepared once per connection.
+    let statement = client
+        .prepare_cached(
             "SELECT e.tx_id::text, e.global_position FROM events e \
              JOIN UNNEST($1::text[], $2::text[], $3::bigint[]) AS k(t, i, s) \
                ON e.aggregate_type = k.t AND e.aggregate_id = k.i AND e.sequence = k.s \
              ORDER BY e.tx_id DESC, e.global_position DESC LIMIT 1",
-            &[&types, &ids, &sequences],
         )
+        .await?;
+    let row = client
+        .query_opt(&statement, &[&types, &ids, &sequences])
         .await?;
     Ok(row.map(|row| {
         let tx_text: &str = row.get(0);

@@ -183,7 +183,7 @@ impl CheckpointWatch {
     pub async fn wait_for(&self, keys: &[(String, String, i64)]) -> Result<bool, ProjectorError> {
         let target = {
             let client = self.pool.get().await?;
-            match log::latest_position_of(&**client, keys).await? {
+            match log::latest_position_of(&client, keys).await? {
                 Some(position) => position,
                 None => return Ok(true),
             }

@@ -114,12 +114,13 @@ impl Tenancy {
             return Ok(None);
         }
         let client = self.pool.get().await.map_err(pool_error)?;
-        let row = client
-            .query_opt(
+        // Every request runs this: prepared once per connection.
+        let statement = client
+            .prepare_cached(
                 "SELECT id, workspace_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL",
-                &[&hash(token)],
             )
             .await?;
+        let row = client.query_opt(&statement, &[&hash(token)]).await?;
         Ok(row.map(|r| TokenIdentity {
             token_id: r.get(0),
             workspace_id: WorkspaceId(r.get(1)),
