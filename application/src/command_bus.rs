@@ -114,5 +114,19 @@ impl CommandBus {
 
 /// Whether the event, as stored, would hold a NUL character.
 fn carries_nul<E: serde::Serialize>(event: &E) -> bool {
-    serde_json::to_string(event).is_ok_and(|json| json.contains("\\u0000"))
+    serde_json::to_value(event).is_ok_and(|value| contains_nul(&value))
+}
+
+/// Whether any string (or key) in `value` holds a NUL character, which PostgreSQL text and
+/// jsonb cannot store.
+pub fn contains_nul(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(fields) => fields
+            .iter()
+            .any(|(key, value)| key.contains('\0') || contains_nul(value)),
+        _ => false,
+    }
 }

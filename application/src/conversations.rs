@@ -3,8 +3,7 @@
 //! outbox worker.
 
 use crate::{
-    Actor, AppError, Application, CommandBus, Committed, Freshness, Infrastructure,
-    RequestContext,
+    Actor, AppError, Application, CommandBus, Committed, Freshness, Infrastructure, RequestContext,
 };
 use chrono::{DateTime, Utc};
 use cqrs_es::{AggregateContext, EventStore};

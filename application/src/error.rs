@@ -148,7 +148,9 @@ impl From<ConversationError> for AppError {
             ConversationError::DuplicateMessage(_) | ConversationError::WamidConflict { .. } => {
                 Self::Conflict(error.to_string())
             }
-            ConversationError::InvalidCustomerWaId(_) => Self::InvalidPhoneNumber(error.to_string()),
+            ConversationError::InvalidCustomerWaId(_) => {
+                Self::InvalidPhoneNumber(error.to_string())
+            }
             ConversationError::ConversationMismatch | ConversationError::Invalid { .. } => {
                 Self::Validation(error.to_string())
             }

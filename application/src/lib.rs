@@ -3,20 +3,20 @@
 
 pub mod command_bus;
 pub mod contacts;
-pub mod conversations;
 pub mod context;
+pub mod conversations;
 pub mod error;
 pub mod outbox;
 pub mod phone_numbers;
 pub mod ports;
 
-pub use command_bus::{CommandBus, Committed};
+pub use command_bus::{contains_nul, CommandBus, Committed};
 pub use contacts::{BulkAction, BulkOutcome, ContactInput, ImportOutcome};
+pub use context::{Actor, RequestContext};
 pub use conversations::{
     customer_wa_id, InboundFromMeta, MetaCredentials, OutboundMessage, PhoneNumberRef,
     QueuedMessage, Routed, StatusFromMeta,
 };
-pub use context::{Actor, RequestContext};
 pub use error::{AppError, ErrorCode};
 pub use outbox::{GatewayError, JobKind, MetaGateway, OutboxJob, OutboxPolicy, OutboxQueue};
 pub use phone_numbers::{PhoneNumberChangesInput, PhoneNumberInput};

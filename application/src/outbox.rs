@@ -270,10 +270,19 @@ where
             meta_phone_number_id,
             access_token: Some(token),
         }) => (meta_phone_number_id, token),
-        Some(_) => return fail(app, queue, &job, no_credentials("the number has no access token")).await,
+        Some(_) => {
+            return fail(
+                app,
+                queue,
+                &job,
+                no_credentials("the number has no access token"),
+            )
+            .await
+        }
         None => return fail(app, queue, &job, no_credentials("the number was removed")).await,
     };
-    let slot = tokio::time::Instant::now() + (job.send_at - Utc::now()).to_std().unwrap_or_default();
+    let slot =
+        tokio::time::Instant::now() + (job.send_at - Utc::now()).to_std().unwrap_or_default();
     let at = spacing.next(job.phone_number_id, slot, job.spacing);
     tokio::time::sleep_until(at).await;
     let outcome = match job.kind {
@@ -281,7 +290,10 @@ where
             .send_message(&meta_id, &token, &job.body)
             .await
             .map(Some),
-        JobKind::MarkRead => gateway.mark_read(&meta_id, &token, &job.body).await.map(|_| None),
+        JobKind::MarkRead => gateway
+            .mark_read(&meta_id, &token, &job.body)
+            .await
+            .map(|_| None),
     };
     match outcome {
         Ok(Some(wamid)) => {
@@ -304,10 +316,19 @@ where
                 return fail(app, queue, &job, failure).await;
             }
             let delay = policy.backoff(job.attempts, after);
-            tracing::warn!(job = job.id, code = failure.code, ?delay, "outbox: retrying");
+            tracing::warn!(
+                job = job.id,
+                code = failure.code,
+                ?delay,
+                "outbox: retrying"
+            );
             let not_before = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
             queue
-                .retry_at(job.id, not_before, &format!("{} {}", failure.code, failure.title))
+                .retry_at(
+                    job.id,
+                    not_before,
+                    &format!("{} {}", failure.code, failure.title),
+                )
                 .await
         }
         Err(GatewayError::Permanent(failure)) => fail(app, queue, &job, failure).await,

@@ -172,7 +172,9 @@ async fn start_meta(config: &Config) -> Result<MetaSide, String> {
         // The in-process sandbox signs with a secret only this process knows.
         (None, None) => Some(uuid::Uuid::new_v4().simple().to_string()),
         (None, Some(_)) => {
-            tracing::warn!("META_APP_SECRET is not set: every Meta webhook delivery will be refused");
+            tracing::warn!(
+                "META_APP_SECRET is not set: every Meta webhook delivery will be refused"
+            );
             None
         }
     };
@@ -186,7 +188,12 @@ async fn start_meta(config: &Config) -> Result<MetaSide, String> {
             sandbox_config.delivery.attempts = 12;
             let handle = sandbox::Sandbox::bind(config.sandbox_listen.as_str(), sandbox_config)
                 .await
-                .map_err(|e| format!("cannot start the Meta sandbox on {}: {e}", config.sandbox_listen))?;
+                .map_err(|e| {
+                    format!(
+                        "cannot start the Meta sandbox on {}: {e}",
+                        config.sandbox_listen
+                    )
+                })?;
             tracing::info!(sandbox = %handle.base_url(), "Meta sandbox running in-process (set META_GRAPH_URL to use Meta)");
             (handle.base_url(), Some(handle))
         }

@@ -131,10 +131,17 @@ async fn write_states(
     let names: Vec<&str> = live.iter().map(|(_, c)| c.name.as_str()).collect();
     let emails: Vec<Option<&str>> = live.iter().map(|(_, c)| c.email.as_deref()).collect();
     let companies: Vec<Option<&str>> = live.iter().map(|(_, c)| c.company.as_deref()).collect();
-    let tags: Vec<String> = live.iter().map(|(_, c)| text_array_literal(&c.tags)).collect();
-    let groups: Vec<String> = live.iter().map(|(_, c)| text_array_literal(&c.groups)).collect();
+    let tags: Vec<String> = live
+        .iter()
+        .map(|(_, c)| text_array_literal(&c.tags))
+        .collect();
+    let groups: Vec<String> = live
+        .iter()
+        .map(|(_, c)| text_array_literal(&c.groups))
+        .collect();
     let opted_in: Vec<bool> = live.iter().map(|(_, c)| c.is_opted_in).collect();
-    let opt_in_dates: Vec<Option<DateTime<Utc>>> = live.iter().map(|(_, c)| c.opt_in_date).collect();
+    let opt_in_dates: Vec<Option<DateTime<Utc>>> =
+        live.iter().map(|(_, c)| c.opt_in_date).collect();
     let opt_out_dates: Vec<Option<DateTime<Utc>>> =
         live.iter().map(|(_, c)| c.opt_out_date).collect();
     let blocked: Vec<bool> = live.iter().map(|(_, c)| c.is_blocked).collect();

@@ -60,7 +60,10 @@ impl Projection for OutboxProjection {
                 .iter()
                 .filter(|e| e.aggregate_type == Conversation::TYPE)
             {
-                if !matches!(event.event_type.as_str(), "MessageQueued" | "ReadReceiptQueued") {
+                if !matches!(
+                    event.event_type.as_str(),
+                    "MessageQueued" | "ReadReceiptQueued"
+                ) {
                     continue;
                 }
                 let conversation_id = Uuid::parse_str(&event.aggregate_id)

@@ -167,7 +167,8 @@ impl Projector {
         // crash only means refolding the same events: no need to wait for the disk. (Anything
         // that later depends on these rows durably, such as an outbox claim, commits after
         // them in the WAL and flushes them too.)
-        tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
+        tx.batch_execute("SET LOCAL synchronous_commit = off")
+            .await?;
         let checkpoint = tx
             .prepare_cached(
                 "SELECT tx_id::text, position FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
@@ -179,8 +180,7 @@ impl Projector {
             tx_id: tx_text.parse().unwrap_or_default(),
             global_position: row.get(1),
         };
-        let events =
-            log::settled_after(&*tx, after, limit, projection.aggregate_types()).await?;
+        let events = log::settled_after(&*tx, after, limit, projection.aggregate_types()).await?;
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(Step::default());
         };

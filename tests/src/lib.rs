@@ -171,12 +171,12 @@ impl TestApp {
             shutdown.clone().triggered_owned(),
         ));
 
-        let state = api::AppState::new(app.clone()).with_graph(graph).with_meta_webhooks(
-            api::webhook::MetaWebhookSettings {
+        let state = api::AppState::new(app.clone())
+            .with_graph(graph)
+            .with_meta_webhooks(api::webhook::MetaWebhookSettings {
                 app_secret: Some(Arc::new(META_APP_SECRET.as_bytes().to_vec())),
                 verify_token: Some(META_VERIFY_TOKEN.into()),
-            },
-        );
+            });
         let router = api::router::with_common_layers(
             api::router(state.clone()).merge(graphql::router(state)),
         );

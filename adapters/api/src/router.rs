@@ -3,8 +3,8 @@
 use crate::request_id::assign_request_id;
 use crate::rest::{contacts, groups, media, messages, phone_numbers};
 use crate::state::AppState;
-use crate::webhook;
 use crate::surface::{ApiError, ExternalV2, WhatsAppV1};
+use crate::webhook;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -120,11 +120,21 @@ async fn not_found(uri: Uri) -> Response {
 
 async fn method_not_allowed(method: Method, uri: Uri) -> Response {
     let message = format!("{method} is not allowed on {}", uri.path());
-    error_in_surface_of(&uri, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", message)
+    error_in_surface_of(
+        &uri,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        message,
+    )
 }
 
 /// An error in the envelope of the surface the path belongs to.
-fn error_in_surface_of(uri: &Uri, status: StatusCode, code: &'static str, message: String) -> Response {
+fn error_in_surface_of(
+    uri: &Uri,
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+) -> Response {
     if uri.path().starts_with("/v1/") {
         ApiError::<WhatsAppV1>::new(status, code, message).into_response()
     } else {

@@ -101,7 +101,15 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
     if new {
         let (app, log) = (state.app.clone(), state.webhook_log.clone());
         tokio::spawn(async move {
-            process(&app, &log, StoredDelivery { id, body: body.to_vec() }).await;
+            process(
+                &app,
+                &log,
+                StoredDelivery {
+                    id,
+                    body: body.to_vec(),
+                },
+            )
+            .await;
         });
     }
     (StatusCode::OK, "EVENT_RECEIVED").into_response()
@@ -114,7 +122,11 @@ pub async fn process(app: &ParleyApp, log: &MetaWebhookLog, delivery: StoredDeli
     match apply_delivery(app, &delivery.body, &correlation).await {
         Ok(outcome) => {
             if !outcome.rejected.is_empty() || !outcome.unknown_phone_numbers.is_empty() {
-                tracing::warn!(delivery = delivery.id, ?outcome, "webhook: parts not applied");
+                tracing::warn!(
+                    delivery = delivery.id,
+                    ?outcome,
+                    "webhook: parts not applied"
+                );
             }
             let outcome = serde_json::to_value(&outcome).unwrap_or_default();
             if let Err(error) = log.mark_processed(delivery.id, &outcome).await {

@@ -84,21 +84,12 @@ pub fn router(state: AppState) -> Router {
 /// Whether the query or its variables hold a NUL character, which PostgreSQL text cannot store;
 /// refused up front like REST does, rather than failing at the database.
 fn carries_nul(request: &async_graphql::Request) -> bool {
-    fn in_json(value: &serde_json::Value) -> bool {
-        match value {
-            serde_json::Value::String(text) => text.contains('\0'),
-            serde_json::Value::Array(items) => items.iter().any(in_json),
-            serde_json::Value::Object(fields) => fields
-                .iter()
-                .any(|(key, value)| key.contains('\0') || in_json(value)),
-            _ => false,
-        }
-    }
     // In the query text a NUL can only arrive escaped (`\u0000` or `\u{0}`).
     request.query.contains('\0')
         || request.query.contains("\\u0000")
         || request.query.contains("\\u{0}")
-        || serde_json::to_value(&request.variables).is_ok_and(|vars| in_json(&vars))
+        || serde_json::to_value(&request.variables)
+            .is_ok_and(|vars| application::contains_nul(&vars))
 }
 
 async fn graphiql() -> Html<String> {

@@ -3,9 +3,7 @@
 //! delivery log for the aggregates that will own them. Applying a delivery twice changes nothing.
 
 use crate::webhook::{ChangeValue, MessagesValue, StatusUpdate, WebhookDelivery};
-use application::{
-    AppError, Application, InboundFromMeta, Infrastructure, Routed, StatusFromMeta,
-};
+use application::{AppError, Application, InboundFromMeta, Infrastructure, Routed, StatusFromMeta};
 use chrono::{DateTime, Utc};
 use domain::conversation::{InboundContent, MessageId, MetaFailure, ReportedStatus, Wamid};
 use serde::Serialize;
@@ -44,8 +42,8 @@ pub async fn apply_delivery<I: Infrastructure>(
     raw_body: &[u8],
     correlation_id: &str,
 ) -> Result<IngestOutcome, IngestError> {
-    let delivery =
-        WebhookDelivery::from_slice(raw_body).map_err(|e| IngestError::Unreadable(e.to_string()))?;
+    let delivery = WebhookDelivery::from_slice(raw_body)
+        .map_err(|e| IngestError::Unreadable(e.to_string()))?;
     let mut outcome = IngestOutcome::default();
     for entry in &delivery.entry {
         for change in &entry.changes {
@@ -82,14 +80,21 @@ async fn apply_messages<I: Infrastructure>(
         let inbound = match inbound_from(&message) {
             Ok(inbound) => inbound,
             Err(reason) => {
-                outcome.rejected.push(format!("message {}: {reason}", message.id));
+                outcome
+                    .rejected
+                    .push(format!("message {}: {reason}", message.id));
                 continue;
             }
         };
-        match refusal_as_report(app.receive_inbound_message(correlation_id, number, inbound).await)? {
+        match refusal_as_report(
+            app.receive_inbound_message(correlation_id, number, inbound)
+                .await,
+        )? {
             Ok(Routed::UnknownPhoneNumber) => unknown = true,
             Ok(Routed::Conversation(_)) => outcome.messages += 1,
-            Err(reason) => outcome.rejected.push(format!("message {}: {reason}", message.id)),
+            Err(reason) => outcome
+                .rejected
+                .push(format!("message {}: {reason}", message.id)),
         }
     }
     for status in &value.statuses {
@@ -97,10 +102,15 @@ async fn apply_messages<I: Infrastructure>(
             // `played` and statuses Meta adds later: nothing to apply yet.
             continue;
         };
-        match refusal_as_report(app.record_delivery_status(correlation_id, number, report).await)? {
+        match refusal_as_report(
+            app.record_delivery_status(correlation_id, number, report)
+                .await,
+        )? {
             Ok(Routed::UnknownPhoneNumber) => unknown = true,
             Ok(Routed::Conversation(_)) => outcome.statuses += 1,
-            Err(reason) => outcome.rejected.push(format!("status {}: {reason}", status.id)),
+            Err(reason) => outcome
+                .rejected
+                .push(format!("status {}: {reason}", status.id)),
         }
     }
     if unknown && !outcome.unknown_phone_numbers.iter().any(|n| n == number) {
@@ -111,9 +121,7 @@ async fn apply_messages<I: Infrastructure>(
 
 /// Splits a use case's result: refusals (bad data from Meta) become a reason to report;
 /// infrastructure failures stay errors.
-fn refusal_as_report(
-    result: Result<Routed, AppError>,
-) -> Result<Result<Routed, String>, AppError> {
+fn refusal_as_report(result: Result<Routed, AppError>) -> Result<Result<Routed, String>, AppError> {
     match result {
         Ok(routed) => Ok(Ok(routed)),
         Err(error @ AppError::Internal(_)) => Err(error),

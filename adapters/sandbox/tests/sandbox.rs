@@ -101,7 +101,9 @@ async fn every_recorded_send_body_is_accepted_and_templates_report_accepted() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         // Read receipts and template creation are not sends.
-        .filter(|n| !n.starts_with("request_mark_read") && !n.starts_with("request_template_create"))
+        .filter(|n| {
+            !n.starts_with("request_mark_read") && !n.starts_with("request_template_create")
+        })
         .collect();
     names.sort();
     assert!(names.len() >= 16);

@@ -69,7 +69,10 @@ impl<A: Aggregate, S: EventStore<A, AC: Send>> EventStore<A> for AnnouncingStore
         self.inner.load_events(aggregate_id).await
     }
 
-    async fn load_aggregate(&self, aggregate_id: &str) -> Result<Self::AC, AggregateError<A::Error>> {
+    async fn load_aggregate(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Self::AC, AggregateError<A::Error>> {
         self.inner.load_aggregate(aggregate_id).await
     }
 

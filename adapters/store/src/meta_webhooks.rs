@@ -41,7 +41,11 @@ impl MetaWebhookLog {
     }
 
     /// Records what processing a delivery did.
-    pub async fn mark_processed(&self, id: i64, outcome: &serde_json::Value) -> Result<(), AppError> {
+    pub async fn mark_processed(
+        &self,
+        id: i64,
+        outcome: &serde_json::Value,
+    ) -> Result<(), AppError> {
         // Losing this in a database crash only means applying the delivery again, which
         // changes nothing: no need to wait for the disk.
         let mut client = self.pool.get().await.map_err(AppError::internal)?;

@@ -57,7 +57,11 @@ pub struct PgOutboxQueue {
 
 impl PgOutboxQueue {
     /// A queue on `pool`, woken by the projector's checkpoint notifications.
-    pub fn new(pool: deadpool_postgres::Pool, pacing: PacingConfig, watch: CheckpointWatch) -> Self {
+    pub fn new(
+        pool: deadpool_postgres::Pool,
+        pacing: PacingConfig,
+        watch: CheckpointWatch,
+    ) -> Self {
         Self {
             pool,
             pacing,
@@ -347,7 +351,11 @@ impl OutboxQueue for PgOutboxQueue {
         .await
     }
 
-    async fn back_off_number(&self, phone_number_id: Uuid, pause: Duration) -> Result<(), AppError> {
+    async fn back_off_number(
+        &self,
+        phone_number_id: Uuid,
+        pause: Duration,
+    ) -> Result<(), AppError> {
         let client = self.pool.get().await.map_err(AppError::internal)?;
         client
             .execute(

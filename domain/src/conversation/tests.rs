@@ -1225,7 +1225,10 @@ fn fixtures(folder: &str) -> Vec<(String, Value)> {
         })
         .filter(|(name, body)| match folder {
             "requests" => !name.contains("template_create") && !name.contains("mark_read"),
-            _ => name.starts_with("webhook_") && body["entry"][0]["changes"][0]["field"] == "messages",
+            _ => {
+                name.starts_with("webhook_")
+                    && body["entry"][0]["changes"][0]["field"] == "messages"
+            }
         })
         .collect()
 }

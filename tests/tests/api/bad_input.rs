@@ -791,7 +791,13 @@ async fn a_wrong_method_on_a_known_path_is_405_in_the_surface_format() {
     let (status, body) = app.send(app.request(Method::PATCH, CONTACTS)).await;
     assert_v1_error("PATCH contacts", status, &body, 405, "METHOD_NOT_ALLOWED");
     let (status, body) = app.send(app.request(Method::PUT, NUMBERS)).await;
-    assert_v2_error("PUT phone numbers", status, &body, 405, "METHOD_NOT_ALLOWED");
+    assert_v2_error(
+        "PUT phone numbers",
+        status,
+        &body,
+        405,
+        "METHOD_NOT_ALLOWED",
+    );
 }
 
 #[tokio::test]
@@ -810,7 +816,10 @@ async fn graphql_input_with_nul_characters_is_refused_and_changes_nothing() {
             .send(app.request(Method::POST, "/graphql").json(&request))
             .await;
         assert_eq!(status, 400, "{request}: {body}");
-        assert_eq!(body["errors"][0]["extensions"]["code"], "VALIDATION_ERROR", "{body}");
+        assert_eq!(
+            body["errors"][0]["extensions"]["code"], "VALIDATION_ERROR",
+            "{body}"
+        );
     }
     assert_eq!(contacts_state(&app).await, before);
 }

@@ -288,7 +288,12 @@ impl Drop for Child {
 
 async fn wait_until_up(http: &reqwest::Client, url: &str) {
     for _ in 0..200 {
-        if http.get(url).send().await.is_ok_and(|r| r.status().is_success()) {
+        if http
+            .get(url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -306,17 +311,29 @@ async fn a_server_killed_mid_burst_loses_no_message_and_sends_none_twice() {
     let workspace = created["workspace_id"].as_str().unwrap().to_string();
     let token = created["token"].as_str().unwrap().to_string();
     parley.ok(&[
-        "phone-number", "add", "--workspace", &workspace, "--phone-number-id", "100000000000077",
-        "--waba-id", "200000000000077", "--display-phone-number", "+15550100077",
-        "--access-token", "EAAG-crash",
+        "phone-number",
+        "add",
+        "--workspace",
+        &workspace,
+        "--phone-number-id",
+        "100000000000077",
+        "--waba-id",
+        "200000000000077",
+        "--display-phone-number",
+        "+15550100077",
+        "--access-token",
+        "EAAG-crash",
     ]);
 
     let (api_port, sandbox_port) = (free_port(), free_port());
     let api = format!("http://127.0.0.1:{api_port}");
     let sandbox_url = format!("http://127.0.0.1:{sandbox_port}");
     let mut sandbox = parley.command(&[
-        "sandbox", "--listen", &format!("127.0.0.1:{sandbox_port}"),
-        "--webhook-url", &format!("{api}/webhook"),
+        "sandbox",
+        "--listen",
+        &format!("127.0.0.1:{sandbox_port}"),
+        "--webhook-url",
+        &format!("{api}/webhook"),
     ]);
     sandbox.env("META_APP_SECRET", SECRET);
     let _sandbox = Child(sandbox.spawn().unwrap());
@@ -338,7 +355,8 @@ async fn a_server_killed_mid_burst_loses_no_message_and_sends_none_twice() {
     let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let mut clients = Vec::new();
     for client in 0..16 {
-        let (http, api, token, accepted) = (http.clone(), api.clone(), token.clone(), accepted.clone());
+        let (http, api, token, accepted) =
+            (http.clone(), api.clone(), token.clone(), accepted.clone());
         clients.push(tokio::spawn(async move {
             for n in 0..20 {
                 let body = serde_json::json!({
@@ -371,7 +389,11 @@ async fn a_server_killed_mid_burst_loses_no_message_and_sends_none_twice() {
         client.await.unwrap();
     }
     let accepted: Vec<String> = accepted.lock().unwrap().clone();
-    assert!(accepted.len() >= 60 && accepted.len() < 320, "{}", accepted.len());
+    assert!(
+        accepted.len() >= 60 && accepted.len() < 320,
+        "{}",
+        accepted.len()
+    );
 
     let _server = serve();
     wait_until_up(&http, &format!("{api}/healthz")).await;
@@ -382,7 +404,10 @@ async fn a_server_killed_mid_burst_loses_no_message_and_sends_none_twice() {
     let mut queued: Vec<String> = Vec::new();
     for _ in 0..600 {
         queued = db
-            .query("SELECT message_id::text FROM messages WHERE direction = 'outbound'", &[])
+            .query(
+                "SELECT message_id::text FROM messages WHERE direction = 'outbound'",
+                &[],
+            )
             .await
             .unwrap()
             .iter()
@@ -402,7 +427,10 @@ async fn a_server_killed_mid_burst_loses_no_message_and_sends_none_twice() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     for id in &accepted {
-        assert!(queued.contains(id), "acknowledged message {id} is not in the log");
+        assert!(
+            queued.contains(id),
+            "acknowledged message {id} is not in the log"
+        );
     }
     let unread: Vec<(String, String)> = db
         .query(
@@ -427,7 +455,10 @@ async fn a_server_killed_mid_burst_loses_no_message_and_sends_none_twice() {
         .unwrap();
     let mut sends: std::collections::BTreeMap<String, usize> = Default::default();
     for message in report["messages"].as_array().unwrap() {
-        let id = message["biz_opaque_callback_data"].as_str().unwrap().to_string();
+        let id = message["biz_opaque_callback_data"]
+            .as_str()
+            .unwrap()
+            .to_string();
         *sends.entry(id).or_default() += 1;
     }
     let twice: Vec<_> = sends.iter().filter(|(_, n)| **n > 1).collect();

@@ -48,7 +48,11 @@ async fn customer_writes(app: &TestApp, text: &str) {
 
 async fn wait_for_status(app: &TestApp, message_id: &str, wanted: &str) -> Value {
     for _ in 0..200 {
-        let (status, body) = get(app, &format!("/api/v2/external/messages/{message_id}/status")).await;
+        let (status, body) = get(
+            app,
+            &format!("/api/v2/external/messages/{message_id}/status"),
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
         if body["data"]["status"] == wanted {
             return body;
@@ -70,13 +74,22 @@ fn template_body(app: &TestApp) -> Value {
 #[tokio::test]
 async fn a_text_to_a_closed_window_is_refused_and_a_template_reaches_read() {
     let app = TestApp::spawn().await;
-    let (status, body) = post(&app, "/api/v2/external/messages/send", json!({
-        "phoneNumberId": app.workspace.meta_phone_number_id, "to": CUSTOMER, "message": "Hi!"
-    }))
+    let (status, body) = post(
+        &app,
+        "/api/v2/external/messages/send",
+        json!({
+            "phoneNumberId": app.workspace.meta_phone_number_id, "to": CUSTOMER, "message": "Hi!"
+        }),
+    )
     .await;
     assert_error("closed window", status, &body, 400, "WINDOW_CLOSED");
 
-    let (status, body) = post(&app, "/api/v2/external/messages/send-template", template_body(&app)).await;
+    let (status, body) = post(
+        &app,
+        "/api/v2/external/messages/send-template",
+        template_body(&app),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["success"], true);
     let data = &body["data"];
@@ -87,11 +100,17 @@ async fn a_text_to_a_closed_window_is_refused_and_a_template_reaches_read() {
     let message_id = data["messageId"].as_str().unwrap().to_string();
 
     let read = wait_for_status(&app, &message_id, "read").await;
-    assert!(read["data"]["whatsappMessageId"].as_str().unwrap().starts_with("wamid."));
+    assert!(read["data"]["whatsappMessageId"]
+        .as_str()
+        .unwrap()
+        .starts_with("wamid."));
     let sent = app.sandbox.state().messages().messages;
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].body["template"]["name"], "order_update");
-    assert_eq!(sent[0].biz_opaque_callback_data.as_deref(), Some(message_id.as_str()));
+    assert_eq!(
+        sent[0].biz_opaque_callback_data.as_deref(),
+        Some(message_id.as_str())
+    );
 }
 
 #[tokio::test]
@@ -116,7 +135,10 @@ async fn after_the_customer_writes_free_text_flows_and_the_inbox_shows_it() {
 
     let (status, list) = get(&app, "/api/v2/external/conversations?page=1&limit=10").await;
     assert_eq!(status, 200, "{list}");
-    assert_eq!(list["meta"], json!({"page": 1, "limit": 10, "total": 1, "totalPages": 1}));
+    assert_eq!(
+        list["meta"],
+        json!({"page": 1, "limit": 10, "total": 1, "totalPages": 1})
+    );
     let item = &list["data"][0];
     assert_eq!(item["id"], conversation.as_str());
     assert_eq!(item["customerPhone"], CUSTOMER);
@@ -124,7 +146,11 @@ async fn after_the_customer_writes_free_text_flows_and_the_inbox_shows_it() {
     assert_eq!(item["unreadCount"], 1);
     assert_eq!(item["phoneNumber"], "+15550100001");
 
-    let (status, messages) = get(&app, &format!("/api/v2/external/conversations/{conversation}/messages")).await;
+    let (status, messages) = get(
+        &app,
+        &format!("/api/v2/external/conversations/{conversation}/messages"),
+    )
+    .await;
     assert_eq!(status, 200, "{messages}");
     assert_eq!(messages["meta"]["total"], 2);
     assert_eq!(messages["data"][0]["direction"], "outbound");
@@ -140,7 +166,11 @@ async fn after_the_customer_writes_free_text_flows_and_the_inbox_shows_it() {
         (app.workspace.meta_phone_number_id.clone(), 1),
         ("109999999999999".to_string(), 0),
     ] {
-        let (_, list) = get(&app, &format!("/api/v2/external/conversations?phoneNumberId={filter}")).await;
+        let (_, list) = get(
+            &app,
+            &format!("/api/v2/external/conversations?phoneNumberId={filter}"),
+        )
+        .await;
         assert_eq!(list["meta"]["total"], expected, "{filter}: {list}");
     }
 }
@@ -158,7 +188,10 @@ async fn the_ai_agent_and_lead_fields_are_toggled_and_read_back() {
     assert_eq!(body["data"]["is_ai_agent_on"], false);
 
     let (status, body) = app
-        .send(app.request(Method::PATCH, &path).json(&json!({"enabled": true, "reason": "night shift"})))
+        .send(
+            app.request(Method::PATCH, &path)
+                .json(&json!({"enabled": true, "reason": "night shift"})),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["data"]["previousStatus"], false);
@@ -182,7 +215,10 @@ async fn the_ai_agent_and_lead_fields_are_toggled_and_read_back() {
     assert_eq!(updated["lead_status"], "interested");
     assert_eq!(updated["lead_score"], 75);
     assert_eq!(updated["lead_name"], "John Smith");
-    assert_eq!(updated["leadQualification"]["raw_data"]["crm_id"], "CRM_789");
+    assert_eq!(
+        updated["leadQualification"]["raw_data"]["crm_id"],
+        "CRM_789"
+    );
     assert!(body["data"]["updatedAt"].is_string(), "{body}");
 
     for (bad, what) in [
@@ -196,9 +232,18 @@ async fn the_ai_agent_and_lead_fields_are_toggled_and_read_back() {
         assert_error(what, status, &body, 400, "VALIDATION_ERROR");
     }
     let (status, body) = app
-        .send(app.request(Method::PATCH, &path).json(&json!({"enabled": "yes"})))
+        .send(
+            app.request(Method::PATCH, &path)
+                .json(&json!({"enabled": "yes"})),
+        )
         .await;
-    assert_error("enabled not a boolean", status, &body, 400, "VALIDATION_ERROR");
+    assert_error(
+        "enabled not a boolean",
+        status,
+        &body,
+        400,
+        "VALIDATION_ERROR",
+    );
 }
 
 #[tokio::test]
@@ -207,19 +252,69 @@ async fn bad_sends_are_clear_4xx_and_send_nothing() {
     customer_writes(&app, "hi").await;
     let number = app.workspace.meta_phone_number_id.clone();
     let cases = [
-        ("/api/v2/external/messages/send", json!({"phoneNumberId": "109999999999999", "to": CUSTOMER, "message": "x"}), 404, "NOT_FOUND"),
-        ("/api/v2/external/messages/send", json!({"phoneNumberId": number, "to": "call me", "message": "x"}), 400, "INVALID_PHONE_NUMBER"),
-        ("/api/v2/external/messages/send", json!({"phoneNumberId": number, "to": CUSTOMER}), 400, "VALIDATION_ERROR"),
-        ("/api/v2/external/messages/send", json!({"phoneNumberId": number, "to": CUSTOMER, "message": ""}), 400, "INVALID_CONTENT"),
-        ("/api/v2/external/messages/send", json!({"phoneNumberId": number, "to": CUSTOMER, "message": "x".repeat(4097)}), 400, "INVALID_CONTENT"),
-        ("/api/v2/external/messages/send", json!({"phoneNumberId": number, "to": CUSTOMER, "message": "x", "replyToMessageId": "msg_1"}), 400, "UNKNOWN_REPLY_TARGET"),
-        ("/api/v2/external/messages/send", json!({"phoneNumberId": number, "to": CUSTOMER, "message": "x", "replyToMessageId": uuid::Uuid::new_v4()}), 400, "UNKNOWN_REPLY_TARGET"),
-        ("/api/v2/external/messages/send-interactive", json!({"phoneNumberId": number, "to": CUSTOMER, "interactive": {
+        (
+            "/api/v2/external/messages/send",
+            json!({"phoneNumberId": "109999999999999", "to": CUSTOMER, "message": "x"}),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            "/api/v2/external/messages/send",
+            json!({"phoneNumberId": number, "to": "call me", "message": "x"}),
+            400,
+            "INVALID_PHONE_NUMBER",
+        ),
+        (
+            "/api/v2/external/messages/send",
+            json!({"phoneNumberId": number, "to": CUSTOMER}),
+            400,
+            "VALIDATION_ERROR",
+        ),
+        (
+            "/api/v2/external/messages/send",
+            json!({"phoneNumberId": number, "to": CUSTOMER, "message": ""}),
+            400,
+            "INVALID_CONTENT",
+        ),
+        (
+            "/api/v2/external/messages/send",
+            json!({"phoneNumberId": number, "to": CUSTOMER, "message": "x".repeat(4097)}),
+            400,
+            "INVALID_CONTENT",
+        ),
+        (
+            "/api/v2/external/messages/send",
+            json!({"phoneNumberId": number, "to": CUSTOMER, "message": "x", "replyToMessageId": "msg_1"}),
+            400,
+            "UNKNOWN_REPLY_TARGET",
+        ),
+        (
+            "/api/v2/external/messages/send",
+            json!({"phoneNumberId": number, "to": CUSTOMER, "message": "x", "replyToMessageId": uuid::Uuid::new_v4()}),
+            400,
+            "UNKNOWN_REPLY_TARGET",
+        ),
+        (
+            "/api/v2/external/messages/send-interactive",
+            json!({"phoneNumberId": number, "to": CUSTOMER, "interactive": {
             "type": "button", "body": {"text": "Pick"}, "action": {"buttons": [
                 {"type": "reply", "reply": {"id": "1", "title": "A"}}, {"type": "reply", "reply": {"id": "2", "title": "B"}},
-                {"type": "reply", "reply": {"id": "3", "title": "C"}}, {"type": "reply", "reply": {"id": "4", "title": "D"}}]}}}), 400, "INVALID_CONTENT"),
-        ("/api/v2/external/messages/send-media", json!({"phoneNumberId": number, "to": CUSTOMER, "mediaId": uuid::Uuid::new_v4(), "mediaType": "image"}), 404, "NOT_FOUND"),
-        ("/api/v2/external/messages/send-media", json!({"phoneNumberId": number, "to": CUSTOMER, "mediaId": "123", "mediaType": "sticker"}), 400, "VALIDATION_ERROR"),
+                {"type": "reply", "reply": {"id": "3", "title": "C"}}, {"type": "reply", "reply": {"id": "4", "title": "D"}}]}}}),
+            400,
+            "INVALID_CONTENT",
+        ),
+        (
+            "/api/v2/external/messages/send-media",
+            json!({"phoneNumberId": number, "to": CUSTOMER, "mediaId": uuid::Uuid::new_v4(), "mediaType": "image"}),
+            404,
+            "NOT_FOUND",
+        ),
+        (
+            "/api/v2/external/messages/send-media",
+            json!({"phoneNumberId": number, "to": CUSTOMER, "mediaId": "123", "mediaType": "sticker"}),
+            400,
+            "VALIDATION_ERROR",
+        ),
     ];
     for (path, body, expected, code) in cases {
         let (status, answer) = post(&app, path, body.clone()).await;
@@ -227,7 +322,11 @@ async fn bad_sends_are_clear_4xx_and_send_nothing() {
     }
     let (status, body) = get(&app, "/api/v2/external/messages/not-a-uuid/status").await;
     assert_error("bad id", status, &body, 400, "VALIDATION_ERROR");
-    let (status, body) = get(&app, &format!("/api/v2/external/messages/{}/status", uuid::Uuid::new_v4())).await;
+    let (status, body) = get(
+        &app,
+        &format!("/api/v2/external/messages/{}/status", uuid::Uuid::new_v4()),
+    )
+    .await;
     assert_error("unknown id", status, &body, 404, "NOT_FOUND");
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(app.sandbox.state().messages().messages.is_empty());
@@ -236,7 +335,9 @@ async fn bad_sends_are_clear_4xx_and_send_nothing() {
     let other = app.another_workspace().await;
     let (_, list) = get(&app, "/api/v2/external/conversations").await;
     let conversation = list["data"][0]["id"].as_str().unwrap().to_string();
-    let (_, theirs) = app.send(app.request_as(&other, Method::GET, "/api/v2/external/conversations")).await;
+    let (_, theirs) = app
+        .send(app.request_as(&other, Method::GET, "/api/v2/external/conversations"))
+        .await;
     assert_eq!(theirs["meta"]["total"], 0, "{theirs}");
     for path in [
         format!("/api/v2/external/conversations/{conversation}/messages"),
@@ -246,8 +347,11 @@ async fn bad_sends_are_clear_4xx_and_send_nothing() {
         assert_error(&path, status, &body, 404, "NOT_FOUND");
     }
     let (status, body) = app
-        .send(app.request_as(&other, Method::POST, "/api/v2/external/messages/send").json(&json!({
-            "phoneNumberId": number, "to": CUSTOMER, "message": "x"})))
+        .send(
+            app.request_as(&other, Method::POST, "/api/v2/external/messages/send")
+                .json(&json!({
+            "phoneNumberId": number, "to": CUSTOMER, "message": "x"})),
+        )
         .await;
     assert_error("someone else's number", status, &body, 404, "NOT_FOUND");
 }
@@ -268,8 +372,11 @@ async fn upload(app: &TestApp, bytes: Vec<u8>, mime: &str) -> (u16, Value) {
                 .mime_str(mime)
                 .unwrap(),
         );
-    app.send(app.request(Method::POST, "/api/v2/external/media/upload").multipart(form))
-        .await
+    app.send(
+        app.request(Method::POST, "/api/v2/external/media/upload")
+            .multipart(form),
+    )
+    .await
 }
 
 #[tokio::test]
@@ -282,17 +389,23 @@ async fn uploaded_media_can_be_sent_and_meta_s_size_limits_are_413() {
     assert_eq!(body["data"]["fileSize"], 2048);
     let media_id = body["data"]["mediaId"].as_str().unwrap().to_string();
 
-    let (status, body) = post(&app, "/api/v2/external/messages/send-media", json!({
-        "phoneNumberId": app.workspace.meta_phone_number_id, "to": CUSTOMER,
-        "mediaId": media_id, "mediaType": "image", "caption": "Here it is"
-    }))
+    let (status, body) = post(
+        &app,
+        "/api/v2/external/messages/send-media",
+        json!({
+            "phoneNumberId": app.workspace.meta_phone_number_id, "to": CUSTOMER,
+            "mediaId": media_id, "mediaType": "image", "caption": "Here it is"
+        }),
+    )
     .await;
     assert_eq!(status, 200, "{body}");
     let message_id = body["data"]["messageId"].as_str().unwrap().to_string();
     wait_for_status(&app, &message_id, "read").await;
     let sent = app.sandbox.state().messages().messages;
     assert_eq!(sent[0].body["image"]["caption"], "Here it is");
-    assert!(sent[0].body["image"]["id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert!(sent[0].body["image"]["id"]
+        .as_str()
+        .is_some_and(|id| !id.is_empty()));
 
     let (status, body) = upload(&app, png(5 * 1024 * 1024 + 1), "image/png").await;
     assert_error("6 MB image", status, &body, 413, "PAYLOAD_TOO_LARGE");

@@ -157,7 +157,10 @@ async fn a_redelivered_inbound_webhook_changes_nothing() {
     wait_for_event(&app, "InboundMessageReceived", 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let events = conversation_events(&app).await;
-    assert_eq!(events, vec!["ConversationStarted", "InboundMessageReceived"]);
+    assert_eq!(
+        events,
+        vec!["ConversationStarted", "InboundMessageReceived"]
+    );
 }
 
 #[tokio::test]
@@ -177,7 +180,10 @@ async fn permanent_failures_are_recorded_with_meta_s_code_and_not_retried() {
         .await
         .unwrap();
     let failed: Value = serde_json::from_str(&events.last().unwrap().payload_json).unwrap();
-    assert_eq!(failed["MessageFailed"]["failure"]["code"], 131026, "{failed}");
+    assert_eq!(
+        failed["MessageFailed"]["failure"]["code"], 131026,
+        "{failed}"
+    );
 }
 
 #[tokio::test]
@@ -238,9 +244,7 @@ async fn webhook_deliveries_need_a_valid_signature() {
 async fn the_webhook_handshake_echoes_the_challenge_only_for_the_right_token() {
     let app = TestApp::spawn().await;
     let url = |token: &str| {
-        format!(
-            "/webhook?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444"
-        )
+        format!("/webhook?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444")
     };
     let response = app
         .http
@@ -269,18 +273,26 @@ async fn statuses_that_overtake_the_send_answer_are_held_and_applied() {
         .unwrap();
     send(&app, template("order_update")).await.unwrap();
     let events = wait_for_event(&app, "MessageRead", 1).await;
-    assert!(events.contains(&"MessageAcceptedByMeta".to_string()), "{events:?}");
+    assert!(
+        events.contains(&"MessageAcceptedByMeta".to_string()),
+        "{events:?}"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = conversation_events(&app).await;
     // Nothing after the read: the late delivered/sent reports change nothing.
     let read_at = after.iter().position(|e| e == "MessageRead").unwrap();
     assert!(
-        after[read_at + 1..].iter().all(|e| e == "DeliveryStatusHeld"),
+        after[read_at + 1..]
+            .iter()
+            .all(|e| e == "DeliveryStatusHeld"),
         "{after:?}"
     );
     let db = app.db().await;
     let status: String = db
-        .query_one("SELECT status FROM messages WHERE direction = 'outbound'", &[])
+        .query_one(
+            "SELECT status FROM messages WHERE direction = 'outbound'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);
@@ -348,7 +360,10 @@ async fn deliveries_for_unknown_numbers_are_kept_and_answered_200() {
     let response = app
         .http
         .post(format!("{}/webhook", app.base_url))
-        .header("x-hub-signature-256", meta::sign(META_APP_SECRET.as_bytes(), &body))
+        .header(
+            "x-hub-signature-256",
+            meta::sign(META_APP_SECRET.as_bytes(), &body),
+        )
         .body(body)
         .send()
         .await
@@ -367,9 +382,16 @@ async fn deliveries_for_unknown_numbers_are_kept_and_answered_200() {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert_eq!(outcome["unknown_phone_numbers"], json!(["106540352242922"]), "{outcome}");
+    assert_eq!(
+        outcome["unknown_phone_numbers"],
+        json!(["106540352242922"]),
+        "{outcome}"
+    );
     let events: i64 = db
-        .query_one("SELECT count(*) FROM events WHERE aggregate_type = 'conversation'", &[])
+        .query_one(
+            "SELECT count(*) FROM events WHERE aggregate_type = 'conversation'",
+            &[],
+        )
         .await
         .unwrap()
         .get(0);

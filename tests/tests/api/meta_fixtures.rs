@@ -44,12 +44,15 @@ async fn processed_outcomes(app: &TestApp) -> Vec<Value> {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    db.query("SELECT outcome FROM meta_webhook_deliveries ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get::<_, Option<Value>>(0).expect("processed"))
-        .collect()
+    db.query(
+        "SELECT outcome FROM meta_webhook_deliveries ORDER BY id",
+        &[],
+    )
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.get::<_, Option<Value>>(0).expect("processed"))
+    .collect()
 }
 
 async fn event_types(app: &TestApp, conversation: uuid::Uuid) -> Vec<String> {
@@ -116,8 +119,16 @@ async fn every_meta_webhook_fixture_is_accepted_and_applied_once() {
         assert_eq!(post_signed(&app, &body).await, 200, "{name}");
         let outcomes = processed_outcomes(&app).await;
         let outcome = outcomes.last().unwrap();
-        assert_eq!(outcome["rejected"], serde_json::json!([]), "{name}: {outcome}");
-        assert_eq!(outcome["unknown_phone_numbers"], serde_json::json!([]), "{name}: {outcome}");
+        assert_eq!(
+            outcome["rejected"],
+            serde_json::json!([]),
+            "{name}: {outcome}"
+        );
+        assert_eq!(
+            outcome["unknown_phone_numbers"],
+            serde_json::json!([]),
+            "{name}: {outcome}"
+        );
 
         let expected_events: BTreeSet<String>;
         let conversation;
@@ -135,7 +146,11 @@ async fn every_meta_webhook_fixture_is_accepted_and_applied_once() {
             expected_events = BTreeSet::new();
             let field = change["field"].as_str().unwrap();
             if field != "messages" {
-                assert_eq!(outcome["other_fields"], serde_json::json!([field]), "{name}");
+                assert_eq!(
+                    outcome["other_fields"],
+                    serde_json::json!([field]),
+                    "{name}"
+                );
             }
         }
         if let Some(conversation) = conversation {
@@ -146,7 +161,11 @@ async fn every_meta_webhook_fixture_is_accepted_and_applied_once() {
             // The same delivery again: stored once, nothing new applied.
             assert_eq!(post_signed(&app, &body).await, 200, "{name} again");
             tokio::time::sleep(Duration::from_millis(50)).await;
-            assert_eq!(event_types(&app, conversation).await, events, "{name} again");
+            assert_eq!(
+                event_types(&app, conversation).await,
+                events,
+                "{name} again"
+            );
         }
     }
 }

@@ -37,10 +37,22 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v2/external/messages/send-interactive"),
     ("get", "/api/v2/external/messages/{messageId}/status"),
     ("get", "/api/v2/external/conversations"),
-    ("get", "/api/v2/external/conversations/{conversationId}/messages"),
-    ("get", "/api/v2/external/conversations/{conversationId}/ai-agent"),
-    ("patch", "/api/v2/external/conversations/{conversationId}/ai-agent"),
-    ("patch", "/api/v2/external/conversations/{conversationId}/lead-qualification"),
+    (
+        "get",
+        "/api/v2/external/conversations/{conversationId}/messages",
+    ),
+    (
+        "get",
+        "/api/v2/external/conversations/{conversationId}/ai-agent",
+    ),
+    (
+        "patch",
+        "/api/v2/external/conversations/{conversationId}/ai-agent",
+    ),
+    (
+        "patch",
+        "/api/v2/external/conversations/{conversationId}/lead-qualification",
+    ),
     ("post", "/api/v2/external/media/upload"),
     ("get", "/webhook"),
     ("post", "/webhook"),

@@ -52,7 +52,11 @@ struct Upload {
 async fn read_form(mut form: Multipart) -> Result<Upload, Error> {
     let bad = |e: axum::extract::multipart::MultipartError| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "File too large")
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "File too large",
+            )
         } else {
             ApiError::validation(format!("Invalid multipart body: {}", e.body_text()))
         }
@@ -66,7 +70,9 @@ async fn read_form(mut form: Multipart) -> Result<Upload, Error> {
     let mut has_file = false;
     while let Some(field) = form.next_field().await.map_err(bad)? {
         match field.name() {
-            Some("phoneNumberId") => upload.phone_number_id = Some(field.text().await.map_err(bad)?),
+            Some("phoneNumberId") => {
+                upload.phone_number_id = Some(field.text().await.map_err(bad)?)
+            }
             Some("file") => {
                 upload.mime_type = field
                     .content_type()
@@ -77,7 +83,9 @@ async fn read_form(mut form: Multipart) -> Result<Upload, Error> {
                 has_file = true;
             }
             Some(other) => {
-                return Err(ApiError::validation(format!("Unknown form field '{other}'")))
+                return Err(ApiError::validation(format!(
+                    "Unknown form field '{other}'"
+                )))
             }
             None => return Err(ApiError::validation("A form field has no name")),
         }
@@ -134,9 +142,9 @@ pub async fn upload(
         .meta_credentials(number)
         .await?
         .ok_or_else(|| ApiError::not_found("Phone number"))?;
-    let token = credentials.access_token.ok_or_else(|| {
-        ApiError::validation("The phone number has no Meta access token")
-    })?;
+    let token = credentials
+        .access_token
+        .ok_or_else(|| ApiError::validation("The phone number has no Meta access token"))?;
     let graph = state.graph.as_ref().ok_or_else(|| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -221,6 +229,7 @@ pub async fn meta_media_id(
             .await?;
         return Ok(row.map(|row| row.get(0)));
     }
-    let is_meta_id = !raw_id.is_empty() && raw_id.len() <= 64 && raw_id.bytes().all(|b| b.is_ascii_digit());
+    let is_meta_id =
+        !raw_id.is_empty() && raw_id.len() <= 64 && raw_id.bytes().all(|b| b.is_ascii_digit());
     Ok(is_meta_id.then(|| raw_id.to_string()))
 }

@@ -29,7 +29,8 @@ const MAX_LIMIT: i64 = 100;
 fn conversation_details(view: &ConversationView) -> Value {
     let lead = &view.lead_qualification;
     let fields = &lead.fields;
-    let raw = fields.raw_data.is_some() || fields.processed_data.is_some() || fields.source_api.is_some();
+    let raw =
+        fields.raw_data.is_some() || fields.processed_data.is_some() || fields.source_api.is_some();
     json!({
         "id": view.id,
         "is_ai_agent_on": view.ai_agent.is_ai_agent_on,
@@ -60,10 +61,11 @@ fn conversation_details(view: &ConversationView) -> Value {
 
 /// Seed 000's `ExternalConversation`.
 fn external_conversation(view: &ConversationView) -> Value {
-    let preview = view
-        .last_message_preview
-        .clone()
-        .or_else(|| view.last_message_kind.as_ref().map(|kind| format!("[{kind}]")));
+    let preview = view.last_message_preview.clone().or_else(|| {
+        view.last_message_kind
+            .as_ref()
+            .map(|kind| format!("[{kind}]"))
+    });
     json!({
         "id": view.id,
         "customerPhone": format!("+{}", view.customer_wa_id),
@@ -187,7 +189,9 @@ impl SendRequest {
 
 /// A required content field.
 fn required<T>(field: Option<T>, name: &str) -> Result<T, Error> {
-    field.ok_or_else(|| ApiError::validation(format!("Invalid request body: missing field `{name}`")))
+    field.ok_or_else(|| {
+        ApiError::validation(format!("Invalid request body: missing field `{name}`"))
+    })
 }
 
 fn content_from(value: Value) -> Result<OutboundContent, Error> {
@@ -302,7 +306,13 @@ async fn send(
     if let Some(enabled) = recipient.ai_agent_enabled {
         let applied = state
             .app
-            .set_ai_agent(caller, queued.conversation_id, enabled, AiAgentChangedBy::Api, None)
+            .set_ai_agent(
+                caller,
+                queued.conversation_id,
+                enabled,
+                AiAgentChangedBy::Api,
+                None,
+            )
             .await?;
         freshness = worst(freshness, applied);
     }
@@ -314,8 +324,10 @@ async fn send(
         freshness = worst(freshness, applied);
     }
     let client = state.queries.get().await?;
-    let conversation = read::get_conversation(&**client, caller.workspace_id, queued.conversation_id).await?;
-    let message = messages::get_message(&**client, caller.workspace_id, queued.message_id.0).await?;
+    let conversation =
+        read::get_conversation(&**client, caller.workspace_id, queued.conversation_id).await?;
+    let message =
+        messages::get_message(&**client, caller.workspace_id, queued.message_id.0).await?;
     let data = json!({
         "messageId": queued.message_id.0,
         "whatsappMessageId": message.as_ref().and_then(|m| m.message.wamid.clone()),
@@ -430,7 +442,11 @@ pub async fn list_conversations(
         limit,
     )
     .await?;
-    let data: Vec<Value> = found.conversations.iter().map(external_conversation).collect();
+    let data: Vec<Value> = found
+        .conversations
+        .iter()
+        .map(external_conversation)
+        .collect();
     Ok(respond(
         StatusCode::OK,
         json!({ "success": true, "data": data, "meta": page_meta(page, limit, found.total) }),
@@ -460,7 +476,9 @@ pub async fn list_messages(
 ) -> Result<Response, Error> {
     let (page, limit) = page_and_limit(&query)?;
     if query.phone_number_id.is_some() {
-        return Err(ApiError::validation("Unknown query parameter phoneNumberId"));
+        return Err(ApiError::validation(
+            "Unknown query parameter phoneNumberId",
+        ));
     }
     let conversation = conversation(&state, caller.workspace_id, &id).await?;
     let client = state.queries.get().await?;
@@ -524,7 +542,13 @@ pub async fn toggle_ai_agent(
     let before = conversation(&state, caller.workspace_id, &id).await?;
     let freshness = state
         .app
-        .set_ai_agent(&caller, before.id, body.enabled, AiAgentChangedBy::Api, body.reason)
+        .set_ai_agent(
+            &caller,
+            before.id,
+            body.enabled,
+            AiAgentChangedBy::Api,
+            body.reason,
+        )
         .await?;
     let after = conversation(&state, caller.workspace_id, &id).await?;
     Ok(respond(
@@ -548,7 +572,9 @@ pub async fn update_lead_qualification(
     Body(body, ..): Body<ExternalV2, Value>,
 ) -> Result<Response, Error> {
     if !body.is_object() {
-        return Err(ApiError::validation("The body must be a JSON object of lead fields"));
+        return Err(ApiError::validation(
+            "The body must be a JSON object of lead fields",
+        ));
     }
     let fields = leads_from_json(body)?;
     if fields.is_empty() {
