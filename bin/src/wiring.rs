@@ -139,16 +139,24 @@ pub async fn serve(config: Config) -> Result<(), String> {
     Ok(())
 }
 
+/// The sandbox as Parley ships it: webhooks to `webhook_url`, signed with `secret`.
+fn sandbox_config(
+    webhook_url: impl Into<String>,
+    secret: impl Into<String>,
+) -> sandbox::SandboxConfig {
+    let mut config = sandbox::SandboxConfig::new(webhook_url, secret);
+    // Meta retries a webhook for days; a dozen doublings (about 17 minutes) covers a restart.
+    config.delivery.attempts = 12;
+    config
+}
+
 /// `parley sandbox`: the Meta sandbox alone, signing with META_APP_SECRET, until Ctrl-C.
 pub async fn serve_sandbox(listen: &str, webhook_url: &str) -> Result<(), String> {
     let secret = std::env::var("META_APP_SECRET")
         .ok()
         .filter(|s| !s.is_empty())
         .ok_or("META_APP_SECRET is not set: the sandbox signs its webhooks with it")?;
-    let mut config = sandbox::SandboxConfig::new(webhook_url, secret);
-    // Meta retries a webhook for days; a dozen doublings (about 17 minutes) covers a restart.
-    config.delivery.attempts = 12;
-    let handle = sandbox::Sandbox::bind(listen, config)
+    let handle = sandbox::Sandbox::bind(listen, sandbox_config(webhook_url, secret))
         .await
         .map_err(|e| format!("cannot start the sandbox on {listen}: {e}"))?;
     tracing::info!(sandbox = %handle.base_url(), webhook_url, "Meta sandbox is serving");
@@ -181,11 +189,10 @@ async fn start_meta(config: &Config) -> Result<MetaSide, String> {
     let (base_url, sandbox) = match &config.meta_graph_url {
         Some(url) => (url.clone(), None),
         None => {
-            let mut sandbox_config = sandbox::SandboxConfig::new(
+            let sandbox_config = sandbox_config(
                 format!("http://{}/webhook", config.listen),
                 app_secret.clone().unwrap_or_default(),
             );
-            sandbox_config.delivery.attempts = 12;
             let handle = sandbox::Sandbox::bind(config.sandbox_listen.as_str(), sandbox_config)
                 .await
                 .map_err(|e| {

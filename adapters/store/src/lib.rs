@@ -7,6 +7,7 @@ pub mod meta_webhooks;
 pub mod migrations;
 pub mod outbox;
 pub mod pools;
+pub mod redoable;
 pub mod secret_box;
 pub mod tenancy;
 

@@ -1,6 +1,7 @@
 //! The raw log of Meta's webhook deliveries: stored before Meta is answered, processed after,
 //! kept for replay.
 
+use crate::redoable::execute_redoable;
 use application::AppError;
 use sha2::{Digest, Sha256};
 
@@ -47,19 +48,13 @@ impl MetaWebhookLog {
         outcome: &serde_json::Value,
     ) -> Result<(), AppError> {
         // Losing this in a database crash only means applying the delivery again, which
-        // changes nothing: no need to wait for the disk.
-        let mut client = self.pool.get().await.map_err(AppError::internal)?;
-        let tx = client.transaction().await.map_err(AppError::internal)?;
-        tx.batch_execute("SET LOCAL synchronous_commit = off")
-            .await
-            .map_err(AppError::internal)?;
-        tx.execute(
+        // changes nothing.
+        execute_redoable(
+            &self.pool,
             "UPDATE meta_webhook_deliveries SET processed_at = now(), outcome = $2 WHERE id = $1",
             &[&id, outcome],
         )
         .await
-        .map_err(AppError::internal)?;
-        tx.commit().await.map_err(AppError::internal)
     }
 
     /// Deliveries stored at least `min_age` ago and never processed (the process died between

@@ -6,6 +6,7 @@
 //! slot both allow, and moves the rows on, all in the claim's transaction: two processes never
 //! hand out the same slot, so together they stay under the number's throughput and the pair rate.
 
+use crate::redoable::execute_redoable;
 use application::outbox::{JobKind, OutboxJob, OutboxQueue};
 use application::AppError;
 use chrono::{DateTime, Utc};
@@ -67,25 +68,6 @@ impl PgOutboxQueue {
             pacing,
             watch,
         }
-    }
-
-    /// Closing or rescheduling a job need not wait for the disk: if a crash loses it, the job is
-    /// claimed again when its lease runs out and the worker finds the message already accepted
-    /// (or retries it, as it was about to). A claim, by contrast, is committed durably.
-    async fn update_without_waiting_for_disk(
-        &self,
-        statement: &str,
-        parameters: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<(), AppError> {
-        let mut client = self.pool.get().await.map_err(AppError::internal)?;
-        let tx = client.transaction().await.map_err(AppError::internal)?;
-        tx.batch_execute("SET LOCAL synchronous_commit = off")
-            .await
-            .map_err(AppError::internal)?;
-        tx.execute(statement, parameters)
-            .await
-            .map_err(AppError::internal)?;
-        tx.commit().await.map_err(AppError::internal)
     }
 
     /// Sets a number's throughput (messages per second).
@@ -329,7 +311,11 @@ impl OutboxQueue for PgOutboxQueue {
 
     async fn finish(&self, job_id: i64, failed: Option<&str>) -> Result<(), AppError> {
         let state = if failed.is_some() { "failed" } else { "done" };
-        self.update_without_waiting_for_disk(
+        // Safe to redo: a lost close or reschedule means the job is claimed again when its lease
+        // runs out and the worker finds the message already accepted (or retries it, as it was
+        // about to). A claim, by contrast, is committed durably.
+        execute_redoable(
+            &self.pool,
             "UPDATE outbox_jobs SET state = $2, last_error = coalesce($3, last_error), \
                     lease_until = NULL, finished_at = now() WHERE id = $1",
             &[&job_id, &state, &failed],
@@ -343,7 +329,8 @@ impl OutboxQueue for PgOutboxQueue {
         not_before: DateTime<Utc>,
         error: &str,
     ) -> Result<(), AppError> {
-        self.update_without_waiting_for_disk(
+        execute_redoable(
+            &self.pool,
             "UPDATE outbox_jobs SET state = 'pending', not_before = $2, last_error = $3, \
                     lease_until = NULL, reserved_slot = NULL WHERE id = $1",
             &[&job_id, &not_before, &error],
