@@ -6,6 +6,7 @@ pub mod contacts;
 pub mod context;
 pub mod conversations;
 pub mod error;
+pub mod meta_management;
 pub mod outbox;
 pub mod phone_numbers;
 pub mod ports;
@@ -18,6 +19,10 @@ pub use conversations::{
     QueuedMessage, Routed, StatusFromMeta,
 };
 pub use error::{AppError, ErrorCode};
+pub use meta_management::{
+    BusinessProfile, BusinessProfileUpdate, CodeMethod, MetaManagement, MetaTemplate,
+    PhoneNumberHealth, TemplateSubmission,
+};
 pub use outbox::{GatewayError, JobKind, MetaGateway, OutboxJob, OutboxPolicy, OutboxQueue};
 pub use phone_numbers::{PhoneNumberChangesInput, PhoneNumberInput};
 pub use ports::{Clock, EventKey, Freshness, Infrastructure, SecretBox, SecretBoxError};

@@ -2,6 +2,7 @@
 //!
 //! Pure: nothing here performs IO or reads a clock. Commands carry the time they were issued at.
 
+pub mod broadcast;
 pub mod contact;
 pub mod conversation;
 pub mod e164;

@@ -1405,6 +1405,7 @@ mod tests {
             reply_to: None,
             phone_number_id: PHONE,
             customer_wa_id: "16505551234".into(),
+            broadcast_id: None,
             at,
         }
     }
@@ -1680,6 +1681,7 @@ mod tests {
                 }),
                 phone_number_id: PHONE,
                 customer_wa_id: "16505551234".into(),
+                broadcast_id: None,
                 at: t(1),
             },
             ConversationEvent::InboundMessageReceived {

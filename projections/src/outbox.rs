@@ -119,6 +119,7 @@ fn job_for(sequence: i64, conversation_id: Uuid, event: ConversationEvent) -> Op
             reply_to,
             phone_number_id,
             customer_wa_id,
+            broadcast_id: None,
             ..
         } => {
             let mut body = json!({

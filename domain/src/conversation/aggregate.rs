@@ -283,6 +283,38 @@ impl Conversation {
                     },
                 )
             }
+            ConversationCommand::RecordBroadcastSend {
+                message_id,
+                broadcast_id,
+                content,
+                phone_number_id,
+                customer_wa_id,
+                outcome,
+            } => {
+                let (started, state) =
+                    self.open(workspace_id, phone_number_id, customer_wa_id, at)?;
+                let recorded =
+                    state.record_broadcast_send(message_id, broadcast_id, content, outcome, at)?;
+                if recorded.is_empty() {
+                    return Ok(vec![]);
+                }
+                Ok(started.into_iter().chain(recorded).collect())
+            }
+            ConversationCommand::HoldEarlyDeliveryStatus {
+                phone_number_id,
+                customer_wa_id,
+                wamid,
+                status,
+                at: reported_at,
+            } => {
+                let (started, state) =
+                    self.open(workspace_id, phone_number_id, customer_wa_id, at)?;
+                let held = state.record_status(wamid, None, status, reported_at);
+                if held.is_empty() {
+                    return Ok(vec![]);
+                }
+                Ok(started.into_iter().chain(held).collect())
+            }
             other => self.owned_by(workspace_id)?.decide(other, at),
         }
     }
@@ -353,7 +385,9 @@ impl ConversationState {
     ) -> Result<Vec<ConversationEvent>, ConversationError> {
         match command {
             ConversationCommand::QueueMessage { .. }
-            | ConversationCommand::ReceiveInboundMessage { .. } => {
+            | ConversationCommand::ReceiveInboundMessage { .. }
+            | ConversationCommand::RecordBroadcastSend { .. }
+            | ConversationCommand::HoldEarlyDeliveryStatus { .. } => {
                 unreachable!("handled by Conversation::decide")
             }
             ConversationCommand::RecordSendAccepted { message_id, wamid } => {
@@ -418,8 +452,47 @@ impl ConversationState {
             reply_to,
             phone_number_id: self.phone_number_id,
             customer_wa_id: self.customer_wa_id.clone(),
+            broadcast_id: None,
             at,
         })
+    }
+
+    /// A broadcast's message, recorded after the call to Meta: queued (never by this
+    /// conversation's outbox job) and at once accepted or failed. Consent and the template were
+    /// checked when the broadcast started; templates need no open window.
+    fn record_broadcast_send(
+        &self,
+        message_id: MessageId,
+        broadcast_id: Uuid,
+        content: OutboundContent,
+        outcome: Result<Wamid, MetaFailure>,
+        at: DateTime<Utc>,
+    ) -> Result<Vec<ConversationEvent>, ConversationError> {
+        if self.messages.contains_key(&message_id) {
+            // Recorded already (a job repeated after a restart): Meta's first answer stands.
+            return Ok(vec![]);
+        }
+        if !content.is_template() {
+            return Err(ConversationError::InvalidContent(
+                super::ContentError::TemplateRequired,
+            ));
+        }
+        let queued = ConversationEvent::MessageQueued {
+            message_id,
+            content,
+            reply_to: None,
+            phone_number_id: self.phone_number_id,
+            customer_wa_id: self.customer_wa_id.clone(),
+            broadcast_id: Some(broadcast_id),
+            at,
+        };
+        let mut with_message = self.clone();
+        with_message.apply_change(queued.clone());
+        let outcome_events = match outcome {
+            Ok(wamid) => with_message.record_accepted(message_id, wamid, at)?,
+            Err(failure) => with_message.record_send_failed(message_id, failure, at)?,
+        };
+        Ok(std::iter::once(queued).chain(outcome_events).collect())
     }
 
     /// A message of this conversation that can be quoted: Meta quotes by wamid.

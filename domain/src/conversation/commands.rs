@@ -93,4 +93,35 @@ pub enum ConversationCommand {
     },
     /// Update some lead-qualification fields; fields left `None` keep their value.
     UpdateLeadQualification(LeadFields),
+    /// A broadcast's outbox job called Meta for this customer: records the message with Meta's
+    /// answer (accepted with a wamid, or failed for good). Starts the conversation if needed;
+    /// recording the same message again changes nothing.
+    RecordBroadcastSend {
+        /// The broadcast's deterministic id for this recipient's message.
+        message_id: MessageId,
+        /// The broadcast sending it.
+        broadcast_id: Uuid,
+        /// The template message sent.
+        content: OutboundContent,
+        /// Our phone-number id it was sent from.
+        phone_number_id: Uuid,
+        /// The recipient's WhatsApp id, digits.
+        customer_wa_id: String,
+        /// Meta's wamid, or why Meta refused it for good.
+        outcome: Result<Wamid, MetaFailure>,
+    },
+    /// A status naming our message (by `biz_opaque_callback_data`) arrived before the
+    /// conversation existed (a broadcast send not yet recorded): starts it and holds the status.
+    HoldEarlyDeliveryStatus {
+        /// Our phone-number id the status came for.
+        phone_number_id: Uuid,
+        /// The recipient's WhatsApp id, digits.
+        customer_wa_id: String,
+        /// The message's wamid.
+        wamid: Wamid,
+        /// What Meta reported.
+        status: ReportedStatus,
+        /// When it happened, by Meta's `timestamp`.
+        at: DateTime<Utc>,
+    },
 }

@@ -73,6 +73,9 @@ pub enum ContentError {
     /// Latitude must be within ±90 and longitude within ±180.
     #[error("latitude must be within -90..90 and longitude within -180..180")]
     Coordinates,
+    /// Broadcasts send approved templates only.
+    #[error("a broadcast sends template messages only")]
+    TemplateRequired,
     /// A contacts message needs JSON objects, at least one.
     #[error("a contacts message needs at least one contact, each a JSON object")]
     Contacts,
@@ -99,6 +102,7 @@ impl ContentError {
             Self::InteractiveType => "interactive_type_invalid",
             Self::Coordinates => "location_invalid",
             Self::Contacts => "contacts_invalid",
+            Self::TemplateRequired => "template_required",
         }
     }
 }

@@ -46,6 +46,10 @@ pub enum ConversationEvent {
         phone_number_id: Uuid,
         /// The recipient's WhatsApp id (`to`).
         customer_wa_id: String,
+        /// The broadcast this message is part of; such a message is sent by the broadcast's
+        /// outbox jobs, never by this event's.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        broadcast_id: Option<Uuid>,
         /// When it was queued.
         at: DateTime<Utc>,
     },

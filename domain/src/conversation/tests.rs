@@ -143,6 +143,7 @@ fn queued(message_id: MessageId, content: OutboundContent, at: DateTime<Utc>) ->
         reply_to: None,
         phone_number_id: phone(),
         customer_wa_id: WA_ID.into(),
+        broadcast_id: None,
         at,
     }
 }
@@ -481,6 +482,7 @@ async fn a_reply_to_an_inbound_message_quotes_its_wamid() {
             }),
             phone_number_id: phone(),
             customer_wa_id: WA_ID.into(),
+            broadcast_id: None,
             at: t(1),
         }]);
 }
@@ -1443,4 +1445,78 @@ fn failed_status_fixtures_become_meta_failures() {
     )
     .unwrap();
     assert_eq!(failure.title, "Re-engagement message");
+}
+
+// ---- broadcast sends ----
+
+fn broadcast_send(outcome: Result<Wamid, MetaFailure>) -> Command {
+    Command::RecordBroadcastSend {
+        message_id: msg(7),
+        broadcast_id: Uuid::from_u128(70),
+        content: template(),
+        phone_number_id: phone(),
+        customer_wa_id: WA_ID.into(),
+        outcome,
+    }
+}
+
+#[tokio::test]
+async fn a_broadcast_send_starts_the_conversation_and_records_the_accepted_message() {
+    let events = run(vec![], broadcast_send(Ok(wamid("wamid.B1"))), t(1)).await.unwrap();
+    assert!(matches!(events[0], Event::ConversationStarted { .. }));
+    let Event::MessageQueued { broadcast_id, message_id, .. } = &events[1] else {
+        panic!("queued: {events:?}")
+    };
+    assert_eq!((*broadcast_id, *message_id), (Some(Uuid::from_u128(70)), msg(7)));
+    assert_eq!(events[2], accepted(msg(7), "wamid.B1", t(1)));
+    // Recording it again (a job repeated after a restart) changes nothing.
+    let again = run(events, broadcast_send(Ok(wamid("wamid.B2"))), t(2)).await.unwrap();
+    assert!(again.is_empty());
+}
+
+#[tokio::test]
+async fn a_failed_broadcast_send_is_recorded_as_failed() {
+    let failure = MetaFailure {
+        code: 131026,
+        title: "Message undeliverable".into(),
+        message: None,
+        details: None,
+    };
+    let events = run(vec![started()], broadcast_send(Err(failure.clone())), t(1)).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert!(matches!(&events[1], Event::MessageFailed { failure: f, .. } if *f == failure));
+}
+
+#[tokio::test]
+async fn a_broadcast_sends_templates_only() {
+    let command = Command::RecordBroadcastSend {
+        message_id: msg(7),
+        broadcast_id: Uuid::from_u128(70),
+        content: OutboundContent::text("hi"),
+        phone_number_id: phone(),
+        customer_wa_id: WA_ID.into(),
+        outcome: Ok(wamid("wamid.B1")),
+    };
+    let error = run(vec![], command, t(1)).await.unwrap_err();
+    assert_eq!(error.code(), "template_required");
+}
+
+#[tokio::test]
+async fn a_status_before_the_broadcast_send_is_recorded_is_held_then_applied() {
+    let hold = Command::HoldEarlyDeliveryStatus {
+        phone_number_id: phone(),
+        customer_wa_id: WA_ID.into(),
+        wamid: wamid("wamid.B1"),
+        status: ReportedStatus::Delivered,
+        at: t(2),
+    };
+    let held = run(vec![], hold.clone(), t(2)).await.unwrap();
+    assert!(matches!(held[0], Event::ConversationStarted { .. }));
+    assert!(matches!(held[1], Event::DeliveryStatusHeld { .. }));
+    assert!(run(held.clone(), hold, t(2)).await.unwrap().is_empty(), "held once");
+    let recorded = run(held, broadcast_send(Ok(wamid("wamid.B1"))), t(3)).await.unwrap();
+    assert!(
+        recorded.iter().any(|e| matches!(e, Event::MessageDelivered { message_id, .. } if *message_id == msg(7))),
+        "{recorded:?}"
+    );
 }

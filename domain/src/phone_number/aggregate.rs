@@ -2,6 +2,7 @@
 
 use super::commands::{PhoneNumberChanges, PhoneNumberCommand, PhoneNumberRegistration};
 use super::events::{PhoneNumberEvent, PhoneNumberStatus};
+use super::health::{MessagingLimitTier, QualityRating};
 use crate::{Issued, SealedSecret, WorkspaceId, E164};
 use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
@@ -35,6 +36,12 @@ pub struct PhoneNumberState {
     pub access_token: Option<SealedSecret>,
     pub registered_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Meta's quality rating, once reported.
+    #[serde(default)]
+    pub quality_rating: Option<QualityRating>,
+    /// Meta's messaging-limit tier, once reported.
+    #[serde(default)]
+    pub messaging_limit: Option<MessagingLimitTier>,
 }
 
 /// The PhoneNumber aggregate: absent until registered, absent again once removed.
@@ -96,6 +103,28 @@ impl Aggregate for PhoneNumber {
                 self.owned_by(workspace_id)?;
                 vec![PhoneNumberEvent::PhoneNumberRemoved { at }]
             }
+            PhoneNumberCommand::RecordHealth {
+                quality_rating,
+                messaging_limit,
+            } => self
+                .owned_by(workspace_id)?
+                .health(quality_rating, messaging_limit, at),
+            PhoneNumberCommand::RecordCodeRequested { method } => {
+                self.owned_by(workspace_id)?;
+                vec![PhoneNumberEvent::PhoneNumberVerificationCodeRequested { method, at }]
+            }
+            PhoneNumberCommand::RecordCodeVerified => {
+                self.owned_by(workspace_id)?;
+                vec![PhoneNumberEvent::PhoneNumberCodeVerified { at }]
+            }
+            PhoneNumberCommand::RecordBusinessProfileUpdated { changes } => {
+                self.owned_by(workspace_id)?;
+                vec![PhoneNumberEvent::PhoneNumberBusinessProfileUpdated { changes, at }]
+            }
+            PhoneNumberCommand::RecordAccountUpdate { event, detail } => {
+                self.owned_by(workspace_id)?;
+                vec![PhoneNumberEvent::PhoneNumberAccountUpdated { event, detail, at }]
+            }
         };
         for event in events {
             sink.write(event, self).await;
@@ -129,6 +158,8 @@ impl Aggregate for PhoneNumber {
                     access_token,
                     registered_at: at,
                     updated_at: at,
+                    quality_rating: None,
+                    messaging_limit: None,
                 })
             }
             PhoneNumberEvent::PhoneNumberRemoved { .. } => self.state = None,
@@ -225,6 +256,31 @@ impl PhoneNumberState {
         Ok(events)
     }
 
+    /// The health events for what Meta now reports; an unchanged value records nothing.
+    fn health(
+        &self,
+        quality_rating: Option<QualityRating>,
+        messaging_limit: Option<MessagingLimitTier>,
+        at: DateTime<Utc>,
+    ) -> Vec<PhoneNumberEvent> {
+        let mut events = Vec::new();
+        if let Some(rating) = quality_rating.filter(|r| Some(*r) != self.quality_rating) {
+            events.push(PhoneNumberEvent::PhoneNumberQualityRated {
+                rating,
+                previous: self.quality_rating,
+                at,
+            });
+        }
+        if let Some(tier) = messaging_limit.filter(|t| Some(*t) != self.messaging_limit) {
+            events.push(PhoneNumberEvent::PhoneNumberMessagingLimitChanged {
+                tier,
+                previous: self.messaging_limit,
+                at,
+            });
+        }
+        events
+    }
+
     /// Folds a change event (anything but registration and removal) into the state.
     pub fn apply_change(&mut self, event: PhoneNumberEvent) {
         self.updated_at = event.at();
@@ -253,8 +309,20 @@ impl PhoneNumberState {
             PhoneNumberEvent::PhoneNumberAccessTokenReplaced { access_token, .. } => {
                 self.access_token = Some(access_token)
             }
+            PhoneNumberEvent::PhoneNumberQualityRated { rating, .. } => {
+                self.quality_rating = Some(rating)
+            }
+            PhoneNumberEvent::PhoneNumberMessagingLimitChanged { tier, .. } => {
+                self.messaging_limit = Some(tier)
+            }
+            PhoneNumberEvent::PhoneNumberCodeVerified { .. } => {
+                self.status = PhoneNumberStatus::Verified
+            }
             PhoneNumberEvent::PhoneNumberRegistered { .. }
-            | PhoneNumberEvent::PhoneNumberRemoved { .. } => {}
+            | PhoneNumberEvent::PhoneNumberRemoved { .. }
+            | PhoneNumberEvent::PhoneNumberVerificationCodeRequested { .. }
+            | PhoneNumberEvent::PhoneNumberBusinessProfileUpdated { .. }
+            | PhoneNumberEvent::PhoneNumberAccountUpdated { .. } => {}
         }
     }
 }
@@ -383,5 +451,46 @@ mod tests {
             .when_async(issue(PhoneNumberCommand::RemovePhoneNumber))
             .await
             .then_expect_error(PhoneNumberError::NotFound);
+    }
+
+    #[tokio::test]
+    async fn health_records_only_what_changed() {
+        let rated = PhoneNumberEvent::PhoneNumberQualityRated {
+            rating: QualityRating::Green,
+            previous: None,
+            at: at(),
+        };
+        TestFramework::<PhoneNumber>::with(())
+            .given(vec![registered(), rated])
+            .when_async(issue(PhoneNumberCommand::RecordHealth {
+                quality_rating: Some(QualityRating::Green),
+                messaging_limit: Some(MessagingLimitTier::Tier10K),
+            }))
+            .await
+            .then_expect_events(vec![PhoneNumberEvent::PhoneNumberMessagingLimitChanged {
+                tier: MessagingLimitTier::Tier10K,
+                previous: None,
+                at: at(),
+            }]);
+        TestFramework::<PhoneNumber>::with(())
+            .given(vec![registered()])
+            .when_async(issue(PhoneNumberCommand::RecordHealth {
+                quality_rating: Some(QualityRating::Red),
+                messaging_limit: None,
+            }))
+            .await
+            .then_expect_events(vec![PhoneNumberEvent::PhoneNumberQualityRated {
+                rating: QualityRating::Red,
+                previous: None,
+                at: at(),
+            }]);
+    }
+
+    #[test]
+    fn a_verified_code_verifies_the_number() {
+        let mut number = PhoneNumber::default();
+        number.apply(registered());
+        number.apply(PhoneNumberEvent::PhoneNumberCodeVerified { at: at() });
+        assert_eq!(number.state.unwrap().status, PhoneNumberStatus::Verified);
     }
 }

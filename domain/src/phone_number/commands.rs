@@ -1,6 +1,7 @@
 //! What can be asked of a phone number.
 
 use super::events::PhoneNumberStatus;
+use super::health::{MessagingLimitTier, QualityRating};
 use crate::{SealedSecret, E164};
 
 /// A number being registered with Parley.
@@ -34,4 +35,20 @@ pub enum PhoneNumberCommand {
     RegisterPhoneNumber(PhoneNumberRegistration),
     UpdatePhoneNumber(PhoneNumberChanges),
     RemovePhoneNumber,
+    /// Meta's view of the number's health changed (webhook or a fetch); `None` is unknown.
+    RecordHealth {
+        quality_rating: Option<QualityRating>,
+        messaging_limit: Option<MessagingLimitTier>,
+    },
+    /// Meta sent a registration code by `method` (`SMS` or `VOICE`).
+    RecordCodeRequested { method: String },
+    /// Meta accepted the registration code: the number is verified.
+    RecordCodeVerified,
+    /// The business profile was changed on Meta; the fields that were sent, with their values.
+    RecordBusinessProfileUpdated { changes: serde_json::Value },
+    /// An `account_update` webhook for the number's WABA.
+    RecordAccountUpdate {
+        event: String,
+        detail: serde_json::Value,
+    },
 }

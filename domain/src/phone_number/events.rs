@@ -1,5 +1,6 @@
 //! What has happened to a phone number.
 
+use super::health::{MessagingLimitTier, QualityRating};
 use crate::{SealedSecret, WorkspaceId, E164, EVENT_VERSION_1};
 use chrono::{DateTime, Utc};
 use cqrs_es::DomainEvent;
@@ -81,6 +82,37 @@ pub enum PhoneNumberEvent {
     PhoneNumberRemoved {
         at: DateTime<Utc>,
     },
+    /// Meta rated the number's quality.
+    PhoneNumberQualityRated {
+        rating: QualityRating,
+        previous: Option<QualityRating>,
+        at: DateTime<Utc>,
+    },
+    /// Meta moved the number to another messaging-limit tier.
+    PhoneNumberMessagingLimitChanged {
+        tier: MessagingLimitTier,
+        previous: Option<MessagingLimitTier>,
+        at: DateTime<Utc>,
+    },
+    PhoneNumberVerificationCodeRequested {
+        method: String,
+        at: DateTime<Utc>,
+    },
+    /// The registration code was accepted; the number is verified.
+    PhoneNumberCodeVerified {
+        at: DateTime<Utc>,
+    },
+    /// The business profile was changed on Meta (the fields sent, with their values).
+    PhoneNumberBusinessProfileUpdated {
+        changes: serde_json::Value,
+        at: DateTime<Utc>,
+    },
+    /// Meta reported an account event (restriction, violation, ban, …) for the number's WABA.
+    PhoneNumberAccountUpdated {
+        event: String,
+        detail: serde_json::Value,
+        at: DateTime<Utc>,
+    },
 }
 
 impl PhoneNumberEvent {
@@ -91,7 +123,13 @@ impl PhoneNumberEvent {
             | Self::PhoneNumberDetailsChanged { at, .. }
             | Self::PhoneNumberStatusChanged { at, .. }
             | Self::PhoneNumberAccessTokenReplaced { at, .. }
-            | Self::PhoneNumberRemoved { at } => *at,
+            | Self::PhoneNumberRemoved { at }
+            | Self::PhoneNumberQualityRated { at, .. }
+            | Self::PhoneNumberMessagingLimitChanged { at, .. }
+            | Self::PhoneNumberVerificationCodeRequested { at, .. }
+            | Self::PhoneNumberCodeVerified { at }
+            | Self::PhoneNumberBusinessProfileUpdated { at, .. }
+            | Self::PhoneNumberAccountUpdated { at, .. } => *at,
         }
     }
 }
@@ -104,6 +142,14 @@ impl DomainEvent for PhoneNumberEvent {
             Self::PhoneNumberStatusChanged { .. } => "PhoneNumberStatusChanged",
             Self::PhoneNumberAccessTokenReplaced { .. } => "PhoneNumberAccessTokenReplaced",
             Self::PhoneNumberRemoved { .. } => "PhoneNumberRemoved",
+            Self::PhoneNumberQualityRated { .. } => "PhoneNumberQualityRated",
+            Self::PhoneNumberMessagingLimitChanged { .. } => "PhoneNumberMessagingLimitChanged",
+            Self::PhoneNumberVerificationCodeRequested { .. } => {
+                "PhoneNumberVerificationCodeRequested"
+            }
+            Self::PhoneNumberCodeVerified { .. } => "PhoneNumberCodeVerified",
+            Self::PhoneNumberBusinessProfileUpdated { .. } => "PhoneNumberBusinessProfileUpdated",
+            Self::PhoneNumberAccountUpdated { .. } => "PhoneNumberAccountUpdated",
         };
         name.to_string()
     }

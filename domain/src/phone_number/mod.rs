@@ -4,10 +4,12 @@
 mod aggregate;
 mod commands;
 mod events;
+mod health;
 
 pub use aggregate::{PhoneNumber, PhoneNumberError, PhoneNumberState};
 pub use commands::{PhoneNumberChanges, PhoneNumberCommand, PhoneNumberRegistration};
 pub use events::{PhoneNumberEvent, PhoneNumberStatus};
+pub use health::{MessagingLimitTier, QualityRating};
 
 use uuid::Uuid;
 
