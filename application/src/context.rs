@@ -13,6 +13,9 @@ pub enum Actor {
     Meta,
     /// The outbox worker, recording what Meta answered.
     Outbox,
+    /// The server's own schedule: starting scheduled broadcasts, completing finished ones,
+    /// pausing on bad quality.
+    Scheduler,
 }
 
 impl Actor {
@@ -23,6 +26,7 @@ impl Actor {
             Actor::Cli => "cli".to_string(),
             Actor::Meta => "meta".to_string(),
             Actor::Outbox => "outbox".to_string(),
+            Actor::Scheduler => "scheduler".to_string(),
         }
     }
 }

@@ -188,8 +188,12 @@ impl<I: Infrastructure> Application<I> {
         message: OutboundMessage,
     ) -> Result<QueuedMessage, AppError> {
         let wa_id = customer_wa_id(&message.to)?;
-        let (phone_number_id, _) = self
+        let (phone_number_id, number) = self
             .resolve_phone_number(context, &message.phone_number)
+            .await?;
+        // A template message is checked against the stored template before Meta sees it.
+        let content = self
+            .checked_content(context.workspace_id, &number.waba_id, message.content)
             .await?;
         let recipient = self.recipient_standing(phone_number_id, &wa_id).await?;
         let conversation_id = conversation_id(phone_number_id, &wa_id);
@@ -201,7 +205,7 @@ impl<I: Infrastructure> Application<I> {
                 conversation_id,
                 ConversationCommand::QueueMessage {
                     message_id,
-                    content: message.content,
+                    content,
                     reply_to: message.reply_to,
                     recipient,
                     phone_number_id,
@@ -340,15 +344,33 @@ impl<I: Infrastructure> Application<I> {
                 &context,
                 conversation_id,
                 ConversationCommand::RecordDeliveryStatus {
-                    wamid: status.wamid,
+                    wamid: status.wamid.clone(),
                     message_id: status.message_id,
-                    status: status.status,
+                    status: status.status.clone(),
                     at: status.at,
                 },
             )
             .await;
         match result {
             Ok(_) => Ok(Routed::Conversation(conversation_id)),
+            // Our id came back, but the conversation does not exist yet: a broadcast's send
+            // whose outcome is not recorded yet. Hold the status in a new conversation.
+            Err(AppError::NotFound(_)) if status.message_id.is_some() => {
+                self.conversation_command(
+                    number.workspace_id,
+                    &context,
+                    conversation_id,
+                    ConversationCommand::HoldEarlyDeliveryStatus {
+                        phone_number_id,
+                        customer_wa_id: status.recipient_wa_id,
+                        wamid: status.wamid,
+                        status: status.status,
+                        at: status.at,
+                    },
+                )
+                .await?;
+                Ok(Routed::Conversation(conversation_id))
+            }
             // A status for a conversation Parley never had (a message sent outside Parley):
             // kept raw in the webhook log, nothing to apply it to.
             Err(AppError::NotFound(_)) => Ok(Routed::Conversation(conversation_id)),
@@ -415,6 +437,44 @@ impl<I: Infrastructure> Application<I> {
             .is_some_and(|(_, accepted)| accepted))
     }
 
+    /// Records a broadcast's message to one recipient with Meta's answer, in the recipient's
+    /// conversation; recording it again changes nothing.
+    pub async fn record_broadcast_send(
+        &self,
+        workspace_id: WorkspaceId,
+        send: BroadcastSendOutcome,
+    ) -> Result<(), AppError> {
+        let context = system_context(workspace_id, Actor::Outbox, &send.message_id.0.to_string());
+        let conversation_id = conversation_id(send.phone_number_id, &send.customer_wa_id);
+        self.conversation_command(
+            workspace_id,
+            &context,
+            conversation_id,
+            ConversationCommand::RecordBroadcastSend {
+                message_id: send.message_id,
+                broadcast_id: send.broadcast_id,
+                content: send.content,
+                phone_number_id: send.phone_number_id,
+                customer_wa_id: send.customer_wa_id,
+                outcome: send.outcome,
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Whether a broadcast's message is already recorded (Meta answered an earlier attempt).
+    pub async fn broadcast_message_recorded(
+        &self,
+        conversation_id: Uuid,
+        message_id: MessageId,
+    ) -> Result<bool, AppError> {
+        Ok(self
+            .outbound_message(conversation_id, message_id)
+            .await?
+            .is_some())
+    }
+
     /// The Meta id and the opened access token of a registered number, for the outbox.
     pub async fn meta_credentials(
         &self,
@@ -433,15 +493,29 @@ impl<I: Infrastructure> Application<I> {
             None => None,
         };
         Ok(Some(MetaCredentials {
+            workspace_id: state.workspace_id,
             meta_phone_number_id: state.phone_number_id,
             access_token,
         }))
     }
 }
 
+/// A broadcast's send to one recipient, with Meta's answer.
+#[derive(Debug, Clone)]
+pub struct BroadcastSendOutcome {
+    pub broadcast_id: Uuid,
+    pub message_id: MessageId,
+    pub phone_number_id: Uuid,
+    pub customer_wa_id: String,
+    pub content: OutboundContent,
+    pub outcome: Result<Wamid, MetaFailure>,
+}
+
 /// What the outbox needs to call Meta for a number. `Debug` leaves the token out.
 #[derive(Clone)]
 pub struct MetaCredentials {
+    /// The workspace that owns the number.
+    pub workspace_id: WorkspaceId,
     pub meta_phone_number_id: String,
     pub access_token: Option<String>,
 }
@@ -449,6 +523,7 @@ pub struct MetaCredentials {
 impl std::fmt::Debug for MetaCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MetaCredentials")
+            .field("workspace_id", &self.workspace_id)
             .field("meta_phone_number_id", &self.meta_phone_number_id)
             .field("has_access_token", &self.access_token.is_some())
             .finish()

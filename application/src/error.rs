@@ -24,6 +24,12 @@ pub enum ErrorCode {
     UnknownReplyTarget,
     /// The message content breaks one of Meta's rules (length, counts, media source).
     InvalidContent,
+    /// The resource's state does not allow the action (e.g. deleting a broadcast that is sending).
+    InvalidState,
+    /// The template is not approved (or not in that language) for the number's WABA.
+    TemplateNotApproved,
+    /// The message's parameters do not fit the template's placeholders.
+    TemplateMismatch,
     Internal,
 }
 
@@ -42,6 +48,9 @@ impl ErrorCode {
             Self::RecipientBlocked => "RECIPIENT_BLOCKED",
             Self::UnknownReplyTarget => "UNKNOWN_REPLY_TARGET",
             Self::InvalidContent => "INVALID_CONTENT",
+            Self::InvalidState => "INVALID_STATE",
+            Self::TemplateNotApproved => "TEMPLATE_NOT_APPROVED",
+            Self::TemplateMismatch => "TEMPLATE_MISMATCH",
             Self::Internal => "INTERNAL_ERROR",
         }
     }
@@ -55,7 +64,10 @@ impl ErrorCode {
             | Self::WindowClosed
             | Self::RecipientOptedOut
             | Self::RecipientBlocked
-            | Self::UnknownReplyTarget => 400,
+            | Self::UnknownReplyTarget
+            | Self::InvalidState
+            | Self::TemplateNotApproved
+            | Self::TemplateMismatch => 400,
             Self::Unauthorized => 401,
             Self::NotFound => 404,
             Self::Conflict => 409,
@@ -95,6 +107,11 @@ impl AppError {
             Self::Refused { code, .. } => *code,
             Self::Internal(_) => ErrorCode::Internal,
         }
+    }
+
+    /// Whether the caller's request was refused (as opposed to infrastructure failing).
+    pub fn is_refusal(&self) -> bool {
+        !matches!(self, Self::Internal(_))
     }
 
     /// Wraps an infrastructure failure.
@@ -154,6 +171,36 @@ impl From<ConversationError> for AppError {
             ConversationError::ConversationMismatch | ConversationError::Invalid { .. } => {
                 Self::Validation(error.to_string())
             }
+        }
+    }
+}
+
+impl From<domain::broadcast::BroadcastError> for AppError {
+    fn from(error: domain::broadcast::BroadcastError) -> Self {
+        use domain::broadcast::BroadcastError;
+        match &error {
+            BroadcastError::NotFound => Self::NotFound("broadcast"),
+            BroadcastError::AlreadyExists => Self::Conflict(error.to_string()),
+            BroadcastError::Invalid { .. } => Self::Validation(error.to_string()),
+            BroadcastError::WrongStatus { .. } | BroadcastError::NoRecipients => Self::Refused {
+                code: ErrorCode::InvalidState,
+                message: error.to_string(),
+            },
+        }
+    }
+}
+
+impl From<domain::template::TemplateError> for AppError {
+    fn from(error: domain::template::TemplateError) -> Self {
+        use domain::template::TemplateError;
+        match &error {
+            TemplateError::NotFound => Self::NotFound("template"),
+            TemplateError::AlreadyExists { .. } => Self::Conflict(error.to_string()),
+            TemplateError::Invalid { .. } => Self::Validation(error.to_string()),
+            TemplateError::WrongStatus { .. } => Self::Refused {
+                code: ErrorCode::InvalidState,
+                message: error.to_string(),
+            },
         }
     }
 }

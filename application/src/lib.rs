@@ -1,6 +1,7 @@
 //! Parley's use cases. Adapters call these; they add command metadata (actor, correlation id,
 //! time), pick aggregate ids, enforce tenancy, and wait for read models to catch up.
 
+pub mod broadcasts;
 pub mod command_bus;
 pub mod contacts;
 pub mod context;
@@ -8,15 +9,20 @@ pub mod conversations;
 pub mod error;
 pub mod meta_management;
 pub mod outbox;
+pub mod phone_health;
 pub mod phone_numbers;
 pub mod ports;
+pub mod templates;
 
+pub use broadcasts::{
+    BroadcastChanged, BroadcastInput, BroadcastStartOutcome, RecipientsAdded, RecipientsRemoved,
+};
 pub use command_bus::{contains_nul, CommandBus, Committed};
 pub use contacts::{BulkAction, BulkOutcome, ContactInput, ImportOutcome};
 pub use context::{Actor, RequestContext};
 pub use conversations::{
-    customer_wa_id, InboundFromMeta, MetaCredentials, OutboundMessage, PhoneNumberRef,
-    QueuedMessage, Routed, StatusFromMeta,
+    customer_wa_id, BroadcastSendOutcome, InboundFromMeta, MetaCredentials, OutboundMessage,
+    PhoneNumberRef, QueuedMessage, Routed, StatusFromMeta,
 };
 pub use error::{AppError, ErrorCode};
 pub use meta_management::{
@@ -26,6 +32,7 @@ pub use meta_management::{
 pub use outbox::{GatewayError, JobKind, MetaGateway, OutboxJob, OutboxPolicy, OutboxQueue};
 pub use phone_numbers::{PhoneNumberChangesInput, PhoneNumberInput};
 pub use ports::{Clock, EventKey, Freshness, Infrastructure, SecretBox, SecretBoxError};
+pub use templates::{SyncReport, TemplateChanged, TemplateInput};
 
 /// The use cases, over the infrastructure that carries them out.
 pub struct Application<I: Infrastructure> {

@@ -24,10 +24,52 @@ use uuid::Uuid;
 /// What a job asks of Meta.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum JobKind {
-    /// `POST /{phone-number-id}/messages` with a message.
+    /// `POST /{phone-number-id}/messages` with a conversation's message.
     SendMessage,
     /// `POST /{phone-number-id}/messages` with `status: read`.
     MarkRead,
+    /// `POST /{phone-number-id}/messages` with a broadcast's template message to one recipient.
+    BroadcastSend,
+    /// `POST /{waba-id}/message_templates`: submits a template for review.
+    CreateTemplate,
+    /// `POST /{template-id}`: sends a template's new components.
+    EditTemplate,
+    /// `DELETE /{waba-id}/message_templates`: deletes a template.
+    DeleteTemplate,
+}
+
+impl JobKind {
+    /// The kind stored in `outbox_jobs.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SendMessage => "send_message",
+            Self::MarkRead => "mark_read",
+            Self::BroadcastSend => "broadcast_send",
+            Self::CreateTemplate => "create_template",
+            Self::EditTemplate => "edit_template",
+            Self::DeleteTemplate => "delete_template",
+        }
+    }
+
+    /// Reads a stored kind; unknown kinds (from a newer release) are treated as sends, which
+    /// the worker records as failed rather than dropping.
+    pub fn parse(kind: &str) -> Self {
+        [
+            Self::MarkRead,
+            Self::BroadcastSend,
+            Self::CreateTemplate,
+            Self::EditTemplate,
+            Self::DeleteTemplate,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == kind)
+        .unwrap_or(Self::SendMessage)
+    }
+
+    /// Whether the job sends a message to a customer (paced per recipient).
+    pub fn is_send(self) -> bool {
+        matches!(self, Self::SendMessage | Self::BroadcastSend)
+    }
 }
 
 /// A claimed job, due at `send_at`.
@@ -35,6 +77,10 @@ pub enum JobKind {
 pub struct OutboxJob {
     pub id: i64,
     pub kind: JobKind,
+    /// The aggregate whose event asked for the job (a template's id for template jobs).
+    pub aggregate_id: String,
+    /// The broadcast a broadcast send belongs to.
+    pub broadcast_id: Option<Uuid>,
     pub conversation_id: Uuid,
     pub message_id: MessageId,
     pub phone_number_id: Uuid,
@@ -191,7 +237,7 @@ pub async fn run_worker<I, Q, G>(
 ) where
     I: Infrastructure,
     Q: OutboxQueue,
-    G: MetaGateway,
+    G: MetaGateway + crate::MetaManagement,
 {
     let permits = Arc::new(tokio::sync::Semaphore::new(policy.concurrency));
     let policy = Arc::new(policy);
@@ -253,23 +299,19 @@ async fn process<I, Q, G>(
 where
     I: Infrastructure,
     Q: OutboxQueue,
-    G: MetaGateway,
+    G: MetaGateway + crate::MetaManagement,
 {
-    if job.kind == JobKind::SendMessage
-        && job.attempts > 1
-        && app
-            .message_was_accepted(job.conversation_id, job.message_id)
-            .await?
-    {
+    if job.attempts > 1 && already_done(app, &job).await? {
         // An earlier attempt got through (we crashed before closing the job).
         return queue.finish(job.id, None).await;
     }
     let credentials = app.meta_credentials(job.phone_number_id).await?;
-    let (meta_id, token) = match credentials {
+    let (workspace_id, meta_id, token) = match credentials {
         Some(MetaCredentials {
+            workspace_id,
             meta_phone_number_id,
             access_token: Some(token),
-        }) => (meta_phone_number_id, token),
+        }) => (workspace_id, meta_phone_number_id, token),
         Some(_) => {
             return fail(
                 app,
@@ -286,7 +328,7 @@ where
     let at = spacing.next(job.phone_number_id, slot, job.spacing);
     tokio::time::sleep_until(at).await;
     let outcome = match job.kind {
-        JobKind::SendMessage => gateway
+        JobKind::SendMessage | JobKind::BroadcastSend => gateway
             .send_message(&meta_id, &token, &job.body)
             .await
             .map(Some),
@@ -294,11 +336,13 @@ where
             .mark_read(&meta_id, &token, &job.body)
             .await
             .map(|_| None),
+        JobKind::CreateTemplate | JobKind::EditTemplate | JobKind::DeleteTemplate => {
+            crate::templates::run_template_job(app, gateway, &job, &token).await
+        }
     };
     match outcome {
         Ok(Some(wamid)) => {
-            app.record_send_outcome(job.conversation_id, job.message_id, Ok(wamid))
-                .await?;
+            record_outcome(app, workspace_id, &job, Ok(wamid)).await?;
             queue.finish(job.id, None).await
         }
         Ok(None) => queue.finish(job.id, None).await,
@@ -343,13 +387,80 @@ async fn fail<I: Infrastructure, Q: OutboxQueue>(
     failure: MetaFailure,
 ) -> Result<(), AppError> {
     let summary = format!("{} {}", failure.code, failure.title);
-    if job.kind == JobKind::SendMessage {
-        app.record_send_outcome(job.conversation_id, job.message_id, Err(failure))
-            .await?;
-    } else {
-        tracing::warn!(job = job.id, error = %summary, "outbox: read receipt failed");
+    match job.kind {
+        JobKind::SendMessage | JobKind::BroadcastSend => {
+            let workspace_id = match app.meta_credentials(job.phone_number_id).await? {
+                Some(credentials) => credentials.workspace_id,
+                None => {
+                    tracing::warn!(job = job.id, error = %summary, "outbox: number removed");
+                    return queue.finish(job.id, Some(&summary)).await;
+                }
+            };
+            record_outcome(app, workspace_id, job, Err(failure)).await?;
+        }
+        JobKind::CreateTemplate | JobKind::EditTemplate | JobKind::DeleteTemplate => {
+            crate::templates::record_template_job_failure(app, job, failure).await?;
+        }
+        JobKind::MarkRead => {
+            tracing::warn!(job = job.id, error = %summary, "outbox: read receipt failed")
+        }
     }
     queue.finish(job.id, Some(&summary)).await
+}
+
+/// Whether an earlier attempt of the job already reached Meta and was recorded.
+async fn already_done<I: Infrastructure>(
+    app: &Application<I>,
+    job: &OutboxJob,
+) -> Result<bool, AppError> {
+    match job.kind {
+        JobKind::SendMessage => {
+            app.message_was_accepted(job.conversation_id, job.message_id)
+                .await
+        }
+        JobKind::BroadcastSend => {
+            app.broadcast_message_recorded(job.conversation_id, job.message_id)
+                .await
+        }
+        JobKind::CreateTemplate | JobKind::EditTemplate | JobKind::DeleteTemplate => {
+            crate::templates::template_job_done(app, job).await
+        }
+        JobKind::MarkRead => Ok(false),
+    }
+}
+
+/// Records Meta's answer to a send on the message's conversation.
+async fn record_outcome<I: Infrastructure>(
+    app: &Application<I>,
+    workspace_id: domain::WorkspaceId,
+    job: &OutboxJob,
+    outcome: Result<Wamid, MetaFailure>,
+) -> Result<(), AppError> {
+    match job.kind {
+        JobKind::BroadcastSend => {
+            let content = serde_json::from_value(serde_json::json!({
+                "type": "template",
+                "template": job.body["template"],
+            }))
+            .map_err(AppError::internal)?;
+            app.record_broadcast_send(
+                workspace_id,
+                crate::BroadcastSendOutcome {
+                    broadcast_id: job.broadcast_id.unwrap_or_default(),
+                    message_id: job.message_id,
+                    phone_number_id: job.phone_number_id,
+                    customer_wa_id: job.recipient.clone(),
+                    content,
+                    outcome,
+                },
+            )
+            .await
+        }
+        _ => {
+            app.record_send_outcome(job.conversation_id, job.message_id, outcome)
+                .await
+        }
+    }
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ pub struct PhoneNumberChangesInput {
 }
 
 impl<I: Infrastructure> Application<I> {
-    async fn phone_number_command(
+    pub(crate) async fn phone_number_command(
         &self,
         context: &RequestContext,
         id: Uuid,

@@ -1,10 +1,13 @@
 //! What the application needs from the outside world, as traits the adapters implement.
 
 use cqrs_es::{Aggregate, EventStore};
+use domain::broadcast::{Broadcast, BroadcastCounts};
 use domain::contact::Contact;
 use domain::conversation::Conversation;
+use domain::conversation::RecipientStanding;
 use domain::phone_number::PhoneNumber;
-use domain::{SealedSecret, WorkspaceId};
+use domain::template::Template;
+use domain::{SealedSecret, WorkspaceId, E164};
 use std::future::Future;
 use uuid::Uuid;
 
@@ -50,10 +53,14 @@ pub trait Infrastructure: Send + Sync + 'static {
     type Contacts: EventStore<Contact, AC: Send>;
     type PhoneNumbers: EventStore<PhoneNumber, AC: Send>;
     type Conversations: EventStore<Conversation, AC: Send>;
+    type Broadcasts: EventStore<Broadcast, AC: Send>;
+    type Templates: EventStore<Template, AC: Send>;
 
     fn contact_store(&self) -> &Self::Contacts;
     fn phone_number_store(&self) -> &Self::PhoneNumbers;
     fn conversation_store(&self) -> &Self::Conversations;
+    fn broadcast_store(&self) -> &Self::Broadcasts;
+    fn template_store(&self) -> &Self::Templates;
     fn clock(&self) -> &dyn Clock;
     fn secrets(&self) -> &dyn SecretBox;
 
@@ -70,6 +77,43 @@ pub trait Infrastructure: Send + Sync + 'static {
         account_id: Uuid,
         group: &str,
     ) -> impl Future<Output = Result<Vec<Uuid>, AppError>> + Send;
+
+    /// The number's contacts who opted out or are blocked, by E.164 phone (read model).
+    fn unwilling_contacts(
+        &self,
+        workspace: WorkspaceId,
+        account_id: Uuid,
+    ) -> impl Future<Output = Result<Vec<(String, RecipientStanding)>, AppError>> + Send;
+
+    /// The phones of a broadcast's recipients whose latest message failed (read model).
+    fn failed_broadcast_recipients(
+        &self,
+        workspace: WorkspaceId,
+        broadcast_id: Uuid,
+    ) -> impl Future<Output = Result<Vec<E164>, AppError>> + Send;
+
+    /// Scheduled broadcasts whose time has come (read model).
+    fn due_scheduled_broadcasts(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<Vec<(WorkspaceId, Uuid)>, AppError>> + Send;
+
+    /// Sending (or paused) broadcasts with no recipient left pending, with their funnel.
+    fn finished_broadcasts(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(WorkspaceId, Uuid, BroadcastCounts)>, AppError>> + Send;
+
+    /// The broadcasts a number is sending now.
+    fn running_broadcasts_of_number(
+        &self,
+        phone_number_id: Uuid,
+    ) -> impl Future<Output = Result<Vec<(WorkspaceId, Uuid)>, AppError>> + Send;
+
+    /// The registered numbers of a WABA: workspace, our id, display number (read model).
+    fn phone_numbers_of_waba(
+        &self,
+        waba_id: &str,
+    ) -> impl Future<Output = Result<Vec<(WorkspaceId, Uuid, String)>, AppError>> + Send;
 }
 
 /// The aggregate type names stored in the event log, for use cases that name events.

@@ -500,6 +500,7 @@ impl Bench {
             .set_throughput(phone_number, PER_NUMBER_LIMIT)
             .await
             .map_err(|e| e.to_string())?;
+        approve_template(&app, workspace, phone_number).await?;
         progress(format!(
             "api {base_url}, sandbox {}, phone number {meta_phone_number_id} at {PER_NUMBER_LIMIT}/s",
             sandbox.base_url()
@@ -758,6 +759,42 @@ impl Bench {
             max_in_any_second: self.sandbox.state().stats().max_accepted_in_any_second,
         })
     }
+}
+
+/// Creates the template every bench message sends and waits until the sandbox's review
+/// (delivered as Meta's status webhook) approves it.
+async fn approve_template(
+    app: &ParleyApp,
+    workspace: WorkspaceId,
+    phone_number: Uuid,
+) -> Result<(), String> {
+    let context = RequestContext::cli(workspace);
+    let created = app
+        .create_template(
+            &context,
+            application::TemplateInput {
+                phone_number: application::PhoneNumberRef::Id(phone_number),
+                name: "order_update".into(),
+                language: "en_US".into(),
+                category: "UTILITY".into(),
+                components: vec![json!({"type": "BODY", "text": "Your order {{1}} is ready"})],
+                variables: vec![json!({"position": 1, "name": "order", "sample_value": "42"})],
+            },
+            true,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    for _ in 0..200 {
+        let state = app
+            .template_state(&context, created.template_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        if state.status == domain::template::TemplateStatus::Approved {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err("the sandbox never approved the bench template".into())
 }
 
 /// The template every bench message sends.

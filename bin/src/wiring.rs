@@ -110,6 +110,11 @@ pub async fn serve(config: Config) -> Result<(), String> {
         application::OutboxPolicy::default(),
         shutdown.clone().triggered_owned(),
     ));
+    let supervisor = tokio::spawn(application::broadcasts::run_supervisor(
+        app.clone(),
+        Duration::from_secs(1),
+        shutdown.clone().triggered_owned(),
+    ));
     let state = api::AppState::new(app.clone())
         .with_meta_webhooks(meta.webhooks)
         .with_graph(graph);
@@ -135,6 +140,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     shutdown.trigger();
     let _ = tokio::time::timeout(Duration::from_secs(10), projector_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), supervisor).await;
     drop(meta.sandbox);
     Ok(())
 }

@@ -8,6 +8,7 @@ pub mod conversation;
 pub mod e164;
 pub mod phone_number;
 pub mod secret;
+pub mod template;
 pub mod workspace;
 
 pub use e164::E164;

@@ -3,6 +3,7 @@
 //! The projector tails `events` in commit-safe order (see [`log`]), hands each batch to every
 //! [`Projection`], and writes the read-model changes and its checkpoint in one transaction.
 
+pub mod broadcasts;
 pub mod contacts;
 pub mod conversations;
 pub mod log;
@@ -11,6 +12,7 @@ pub mod outbox;
 pub mod phone_numbers;
 pub mod runner;
 pub mod shutdown;
+pub mod templates;
 pub mod watch;
 
 pub use log::{Position, StoredEvent};
@@ -26,6 +28,8 @@ pub fn all_projections() -> Vec<Arc<dyn Projection>> {
         Arc::new(phone_numbers::PhoneNumbersProjection),
         Arc::new(contacts::ContactsProjection),
         Arc::new(conversations::ConversationsProjection),
+        Arc::new(broadcasts::BroadcastsProjection),
+        Arc::new(templates::TemplatesProjection),
         Arc::new(outbox::OutboxProjection),
     ]
 }

@@ -4,6 +4,7 @@
 use application::{PhoneNumberInput, RequestContext};
 use projections::{all_projections, CheckpointWatch, Projector, Shutdown};
 use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::json;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -94,6 +95,8 @@ pub struct TestApp {
     pub shutdown: Shutdown,
     /// The Meta sandbox this app's outbox sends to and whose webhooks it receives.
     pub sandbox: sandbox::SandboxHandle,
+    /// The Graph API client calling that sandbox.
+    pub graph: Arc<meta::GraphClient>,
 }
 
 /// The app secret the test sandbox signs webhooks with.
@@ -171,8 +174,13 @@ impl TestApp {
             shutdown.clone().triggered_owned(),
         ));
 
+        tokio::spawn(application::broadcasts::run_supervisor(
+            app.clone(),
+            Duration::from_millis(200),
+            shutdown.clone().triggered_owned(),
+        ));
         let state = api::AppState::new(app.clone())
-            .with_graph(graph)
+            .with_graph(graph.clone())
             .with_meta_webhooks(api::webhook::MetaWebhookSettings {
                 app_secret: Some(Arc::new(META_APP_SECRET.as_bytes().to_vec())),
                 verify_token: Some(META_VERIFY_TOKEN.into()),
@@ -191,7 +199,46 @@ impl TestApp {
             workspace,
             shutdown,
             sandbox,
+            graph,
         }
+    }
+
+    /// Makes `name` (en_US, body `body`) an approved template of the workspace's WABA, the way a
+    /// business does: created on Meta (the sandbox approves it), then synced into Parley.
+    /// Every placeholder's variable defaults to `default`.
+    pub async fn approved_template(&self, name: &str, body: &str) {
+        let context = RequestContext::cli(self.workspace.id);
+        let phone = application::PhoneNumberRef::Id(self.workspace.phone_number);
+        let placeholders = body.matches("{{").count();
+        let examples: Vec<&str> = (0..placeholders).map(|_| "42").collect();
+        let mut components = json!([{"type": "BODY", "text": body}]);
+        if placeholders > 0 {
+            components[0]["example"] = json!({ "body_text": [examples] });
+        }
+        let request = json!({
+            "name": name, "category": "UTILITY", "language": "en_US", "components": components,
+        });
+        self.graph
+            .create_template("200000000000001", "EAAG-test-access-token", &request)
+            .await
+            .expect("create the template on the sandbox");
+        let id = self
+            .app
+            .template_id_for(&context, &phone, name, "en_US")
+            .await
+            .unwrap();
+        for _ in 0..200 {
+            self.app
+                .sync_templates(&*self.graph, &context, &phone)
+                .await
+                .expect("sync templates");
+            let state = self.app.template_state(&context, id).await;
+            if state.is_ok_and(|s| s.status == domain::template::TemplateStatus::Approved) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("template {name} was never approved");
     }
 
     /// Another workspace with its own token and phone number.

@@ -1,14 +1,14 @@
 //! The HTTP router: REST routes, health, the OpenAPI document, request ids and the body limit.
 
 use crate::request_id::assign_request_id;
-use crate::rest::{contacts, groups, media, messages, phone_numbers};
+use crate::rest::{broadcasts, contacts, groups, media, messages, phone_numbers, templates};
 use crate::state::AppState;
 use crate::surface::{ApiError, ExternalV2, WhatsAppV1};
 use crate::webhook;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 /// Request bodies above this are refused with 413.
@@ -100,6 +100,72 @@ pub fn router(state: AppState) -> Router {
             get(groups::list)
                 .post(groups::rename)
                 .delete(groups::delete),
+        )
+        .route(
+            "/v1/whatsapp/templates",
+            get(templates::list).post(templates::create),
+        )
+        .route("/v1/whatsapp/templates/sync", post(templates::sync))
+        .route(
+            "/v1/whatsapp/templates/{templateName}",
+            get(templates::get)
+                .patch(templates::update)
+                .delete(templates::delete),
+        )
+        .route(
+            "/v1/whatsapp/templates/{templateName}/submit",
+            post(templates::submit),
+        )
+        .route(
+            "/v1/whatsapp/business-profile",
+            get(templates::business_profile).post(templates::update_business_profile),
+        )
+        .route(
+            "/v1/whatsapp/phone-numbers/{phoneNumberId}/request-code",
+            post(templates::request_code),
+        )
+        .route(
+            "/v1/whatsapp/phone-numbers/{phoneNumberId}/verify",
+            post(templates::verify_code),
+        )
+        .route("/v1/whatsapp/bulk", post(broadcasts::bulk))
+        .route(
+            "/v1/whatsapp/broadcasts",
+            get(broadcasts::list).post(broadcasts::create),
+        )
+        .route(
+            "/v1/whatsapp/broadcasts/{broadcastId}",
+            get(broadcasts::get).delete(broadcasts::delete),
+        )
+        .route(
+            "/v1/whatsapp/broadcasts/{broadcastId}/send",
+            post(broadcasts::send),
+        )
+        .route(
+            "/v1/whatsapp/broadcasts/{broadcastId}/schedule",
+            post(broadcasts::schedule).delete(broadcasts::cancel_schedule),
+        )
+        .route(
+            "/v1/whatsapp/broadcasts/{broadcastId}/recipients",
+            get(broadcasts::recipients)
+                .patch(broadcasts::add_recipients)
+                .delete(broadcasts::remove_recipients),
+        )
+        .route(
+            "/v1/whatsapp/broadcasts/{broadcastId}/pause",
+            post(broadcasts::pause),
+        )
+        .route(
+            "/v1/whatsapp/broadcasts/{broadcastId}/resume",
+            post(broadcasts::resume),
+        )
+        .route(
+            "/v1/whatsapp/broadcasts/{broadcastId}/cancel",
+            post(broadcasts::cancel),
+        )
+        .route(
+            "/v1/whatsapp/broadcasts/{broadcastId}/retry-failed",
+            post(broadcasts::retry_failed),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

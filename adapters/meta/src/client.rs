@@ -1,4 +1,5 @@
-//! The Graph API client: sending messages, read receipts and media upload.
+//! The Graph API client: sending messages, read receipts and media upload; the management
+//! endpoints (templates, registration, business profile, number health) are in `client/management.rs`.
 //!
 //! The client never retries: the caller (throttler, outbox) decides from
 //! [`GraphError::retry_class`], because sends are not idempotent (README §6.2).
@@ -12,6 +13,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::{GraphError, MetaApiError};
+
+mod management;
+
+pub use management::MAX_TEMPLATE_PAGES;
 
 /// Meta's production Graph API host.
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
@@ -277,9 +282,21 @@ impl GraphClient {
         token: &str,
         body: &Value,
     ) -> Result<(), GraphError> {
+        self.post_success(operation, &[phone_number_id, "messages"], token, body)
+            .await
+    }
+
+    /// Posts a JSON body to `/{segments...}` and expects `{"success": true}`.
+    async fn post_success(
+        &self,
+        operation: &'static str,
+        segments: &[&str],
+        token: &str,
+        body: &Value,
+    ) -> Result<(), GraphError> {
         let request = self
             .http
-            .post(self.url(&[phone_number_id, "messages"]))
+            .post(self.url(segments))
             .bearer_auth(token)
             .json(body);
         let SuccessWire = self.execute(operation, request).await?;

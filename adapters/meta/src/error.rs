@@ -11,6 +11,16 @@ pub const THROUGHPUT_CODE: i64 = 130429;
 /// Error code for "pair rate limit": too many messages to the same recipient (README §6.2, §7).
 pub const PAIR_RATE_CODE: i64 = 131056;
 
+/// Error code 100 ("invalid parameter") comes with this subcode when a template does not exist
+/// (README §3, "Delete").
+pub const TEMPLATE_NOT_FOUND_SUBCODE: i64 = 2593002;
+
+/// Error code of a failed `request_code`: the registration code could not be sent (README §4).
+pub const REQUEST_CODE_ERROR_CODE: i64 = 136024;
+
+/// Error code of a failed `verify_code`, e.g. a wrong code (README §4).
+pub const VERIFY_CODE_ERROR_CODE: i64 = 136025;
+
 /// Whether a failed call is worth making again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RetryClass {
@@ -277,6 +287,24 @@ impl GraphError {
     /// True when the per-recipient pair rate was exceeded: code 131056.
     pub fn is_pair_rate(&self) -> bool {
         self.meta_code() == Some(PAIR_RATE_CODE)
+    }
+
+    /// Meta's `error_subcode`, when Meta answered with its error object and gave one.
+    pub fn meta_subcode(&self) -> Option<i64> {
+        match self {
+            GraphError::Meta(error) => error.error_subcode,
+            _ => None,
+        }
+    }
+
+    /// True when the template named in the call does not exist: code 100, subcode 2593002.
+    pub fn is_template_not_found(&self) -> bool {
+        self.meta_code() == Some(100) && self.meta_subcode() == Some(TEMPLATE_NOT_FOUND_SUBCODE)
+    }
+
+    /// True when Meta refused the registration code in `verify_code`: code 136025.
+    pub fn is_verify_code_error(&self) -> bool {
+        self.meta_code() == Some(VERIFY_CODE_ERROR_CODE)
     }
 }
 

@@ -1,11 +1,16 @@
 //! Turns a verified webhook delivery into commands: inbound messages and delivery statuses go to
-//! their conversations; other fields (template status, quality, account updates) stay in the raw
-//! delivery log for the aggregates that will own them. Applying a delivery twice changes nothing.
+//! their conversations; template status, quality and category updates to the templates; number
+//! quality and account updates to the phone numbers of the WABA. Other fields stay in the raw
+//! delivery log. Applying a delivery twice changes nothing.
 
-use crate::webhook::{ChangeValue, MessagesValue, StatusUpdate, WebhookDelivery};
+use crate::webhook::{
+    ChangeValue, ManagementUpdate, MessagesValue, PhoneNumberQualityUpdate, StatusUpdate,
+    WebhookDelivery,
+};
 use application::{AppError, Application, InboundFromMeta, Infrastructure, Routed, StatusFromMeta};
 use chrono::{DateTime, Utc};
 use domain::conversation::{InboundContent, MessageId, MetaFailure, ReportedStatus, Wamid};
+use domain::phone_number::{MessagingLimitTier, QualityRating};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -16,6 +21,8 @@ pub struct IngestOutcome {
     pub messages: u32,
     /// Statuses applied (likewise).
     pub statuses: u32,
+    /// Template and phone-number updates applied.
+    pub management: u32,
     /// Changes of other fields, kept raw.
     pub other_fields: Vec<String>,
     /// Meta phone-number ids no registered number has.
@@ -47,6 +54,24 @@ pub async fn apply_delivery<I: Infrastructure>(
     let mut outcome = IngestOutcome::default();
     for entry in &delivery.entry {
         for change in &entry.changes {
+            if let Some(update) = change.management() {
+                match update {
+                    Ok(update) => {
+                        match refusal_as_report(
+                            apply_management(app, &entry.id, update, correlation_id).await,
+                        )? {
+                            Ok(_) => outcome.management += 1,
+                            Err(reason) => outcome
+                                .rejected
+                                .push(format!("change '{}': {reason}", change.field)),
+                        }
+                    }
+                    Err(error) => outcome
+                        .rejected
+                        .push(format!("change '{}': {error}", change.field)),
+                }
+                continue;
+            }
             match change.parse() {
                 Ok(ChangeValue::Messages(value)) => {
                     apply_messages(app, &value, correlation_id, &mut outcome).await?
@@ -117,6 +142,89 @@ async fn apply_messages<I: Infrastructure>(
         outcome.unknown_phone_numbers.push(number.to_string());
     }
     Ok(())
+}
+
+/// Applies a template or phone-number update of the WABA `waba_id`.
+async fn apply_management<I: Infrastructure>(
+    app: &Application<I>,
+    waba_id: &str,
+    update: ManagementUpdate,
+    correlation_id: &str,
+) -> Result<Routed, AppError> {
+    match update {
+        ManagementUpdate::TemplateStatus(status) => {
+            let reason = status
+                .reason
+                .clone()
+                .filter(|reason| reason != "NONE")
+                .or_else(|| status.rejection_info.as_ref()?.reason.clone());
+            app.record_template_status(
+                correlation_id,
+                waba_id,
+                &status.name,
+                &status.language,
+                &status.message_template_id,
+                &status.event,
+                reason,
+            )
+            .await?;
+        }
+        ManagementUpdate::TemplateQuality(quality) => {
+            app.record_template_quality(
+                correlation_id,
+                waba_id,
+                &quality.name,
+                &quality.language,
+                &quality.new_quality_score,
+            )
+            .await?;
+        }
+        ManagementUpdate::TemplateCategory(category) => {
+            app.record_template_category(
+                correlation_id,
+                waba_id,
+                &category.name,
+                &category.language,
+                &category.new_category,
+            )
+            .await?;
+        }
+        ManagementUpdate::PhoneNumberQuality(quality) => {
+            let (rating, tier) = health_from(&quality);
+            app.record_phone_number_health(
+                correlation_id,
+                waba_id,
+                &quality.display_phone_number,
+                rating,
+                tier,
+            )
+            .await?;
+        }
+        ManagementUpdate::Account(account) => {
+            let detail = serde_json::Value::Object(account.details.clone());
+            app.record_account_update(correlation_id, waba_id, &account.event, detail)
+                .await?;
+        }
+    }
+    Ok(Routed::UnknownPhoneNumber)
+}
+
+/// The rating and tier a `phone_number_quality_update` implies. Meta names the tier; the
+/// rating only through the event (`FLAGGED`: quality dropped to low, `UNFLAGGED`: restored).
+fn health_from(
+    update: &PhoneNumberQualityUpdate,
+) -> (Option<QualityRating>, Option<MessagingLimitTier>) {
+    let rating = match update.event.as_str() {
+        "FLAGGED" => Some(QualityRating::Red),
+        "UNFLAGGED" => Some(QualityRating::Green),
+        _ => None,
+    };
+    let tier = update
+        .current_limit
+        .as_deref()
+        .or(update.max_daily_conversations_per_business.as_deref())
+        .and_then(|tier| tier.parse().ok());
+    (rating, tier)
 }
 
 /// Splits a use case's result: refusals (bad data from Meta) become a reason to report;

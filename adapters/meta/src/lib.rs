@@ -16,13 +16,19 @@ pub mod webhook;
 
 pub use client::{
     ConfigError, GraphClient, GraphConfig, SendAccepted, DEFAULT_BASE_URL, DEFAULT_VERSION,
+    MAX_TEMPLATE_PAGES,
 };
 pub use error::{
-    classify_code, GraphError, MetaApiError, RetryClass, PAIR_RATE_CODE, THROUGHPUT_CODE,
+    classify_code, GraphError, MetaApiError, RetryClass, PAIR_RATE_CODE, REQUEST_CODE_ERROR_CODE,
+    TEMPLATE_NOT_FOUND_SUBCODE, THROUGHPUT_CODE, VERIFY_CODE_ERROR_CODE,
 };
 pub use signature::{sign, verify_signature, SIGNATURE_HEADER};
 pub use webhook::{
-    parse_timestamp, Change, ChangeValue, Contact, Entry, InboundMessage, MessageShapeError,
-    MessagesValue, MetaWebhookError, Metadata, Profile, StatusUpdate, WebhookDelivery,
-    WebhookErrorData, MESSAGES_FIELD,
+    parse_timestamp, AccountUpdate, Change, ChangeValue, Contact, Entry, InboundMessage,
+    ManagementChange, ManagementUpdate, MessageShapeError, MessagesValue, MetaWebhookError,
+    Metadata, PhoneNumberQualityUpdate, Profile, StatusUpdate, TemplateCategoryUpdate,
+    TemplateOtherInfo, TemplateQualityUpdate, TemplateRejectionInfo, TemplateStatusUpdate,
+    WebhookDelivery, WebhookErrorData, ACCOUNT_UPDATE_FIELD, MESSAGES_FIELD,
+    PHONE_NUMBER_QUALITY_FIELD, TEMPLATE_CATEGORY_FIELD, TEMPLATE_QUALITY_FIELD,
+    TEMPLATE_STATUS_FIELD,
 };

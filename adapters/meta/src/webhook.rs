@@ -1,4 +1,5 @@
-//! Webhook payloads (README §5.3–§5.7): the envelope, and a typed view of the `messages` field.
+//! Webhook payloads (README §5.3–§5.7): the envelope, a typed view of the `messages` field and,
+//! through [`Change::management`], of the management fields (`webhook/management.rs`).
 //!
 //! Every struct tolerates unknown fields, since Meta adds fields and values often (README §8).
 //! Each change's `value` stays raw in the envelope and is parsed on demand, so one odd
@@ -8,6 +9,15 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
 use crate::error::{classify_code, RetryClass};
+
+mod management;
+
+pub use management::{
+    AccountUpdate, ManagementChange, ManagementUpdate, PhoneNumberQualityUpdate,
+    TemplateCategoryUpdate, TemplateOtherInfo, TemplateQualityUpdate, TemplateRejectionInfo,
+    TemplateStatusUpdate, ACCOUNT_UPDATE_FIELD, PHONE_NUMBER_QUALITY_FIELD,
+    TEMPLATE_CATEGORY_FIELD, TEMPLATE_QUALITY_FIELD, TEMPLATE_STATUS_FIELD,
+};
 
 /// One webhook POST body: `{"object", "entry": [...]}`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -60,7 +70,8 @@ pub struct Change {
 }
 
 impl Change {
-    /// The typed view for `messages`; every other field comes back raw with its name.
+    /// The typed view for `messages`; every other field comes back raw with its name (see
+    /// [`Change::management`] for the typed management fields).
     pub fn parse(&self) -> Result<ChangeValue, serde_json::Error> {
         if self.field == MESSAGES_FIELD {
             MessagesValue::from_value(&self.value).map(ChangeValue::Messages)
@@ -82,7 +93,7 @@ pub enum ChangeValue {
     /// Field `messages`: incoming messages, statuses of sent ones, or errors.
     Messages(MessagesValue),
     /// Any other field (template status/quality/category, phone number quality/name,
-    /// account updates, ...), kept raw.
+    /// account updates, ...), kept raw; [`Change::management`] types the management ones.
     Other {
         /// The field name.
         field: String,

@@ -1,113 +1,16 @@
 //! The Graph client against a local axum server that plays Meta with the recorded fixtures.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+mod common;
+
 use std::time::Duration;
 
-use axum::body::{to_bytes, Body};
+use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Request};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::IntoResponse;
-use axum::Router;
+use common::{
+    fixture, fixtures_dir, only_request, serve, serve_with_timeout, Canned, PHONE_NUMBER_ID, TOKEN,
+};
 use meta::{GraphClient, GraphConfig, GraphError, RetryClass};
 use serde_json::{json, Value};
-
-const TOKEN: &str = "EAAG-test-token-never-logged";
-const PHONE_NUMBER_ID: &str = "106540352242922";
-
-/// Reads a fixture from `shared/meta/fixtures` (provenance in its `SOURCES.md`).
-fn fixture(name: &str) -> String {
-    let path = fixtures_dir().join(name);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn fixtures_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/meta/fixtures")
-}
-
-/// What the fake Graph API saw of one request.
-#[derive(Debug, Clone)]
-struct Seen {
-    method: String,
-    path: String,
-    authorization: Option<String>,
-    content_type: Option<String>,
-    body: Vec<u8>,
-}
-
-/// A canned answer: status, extra headers, body, and an optional delay.
-#[derive(Clone)]
-struct Canned {
-    status: StatusCode,
-    headers: Vec<(&'static str, String)>,
-    body: String,
-    delay: Duration,
-}
-
-impl Canned {
-    fn new(status: u16, body: impl Into<String>) -> Canned {
-        Canned {
-            status: StatusCode::from_u16(status).unwrap(),
-            headers: Vec::new(),
-            body: body.into(),
-            delay: Duration::ZERO,
-        }
-    }
-}
-
-/// Starts a fake Graph API on a free loopback port that answers every request with `canned`.
-async fn serve(canned: Canned) -> (GraphClient, Arc<Mutex<Vec<Seen>>>) {
-    serve_with_timeout(canned, Duration::from_secs(5)).await
-}
-
-async fn serve_with_timeout(
-    canned: Canned,
-    timeout: Duration,
-) -> (GraphClient, Arc<Mutex<Vec<Seen>>>) {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let recorder = seen.clone();
-    let app = Router::new().fallback(move |request: Request| {
-        let canned = canned.clone();
-        let recorder = recorder.clone();
-        async move {
-            let (parts, body) = request.into_parts();
-            let header = |name: &str| {
-                parts
-                    .headers
-                    .get(name)
-                    .map(|v| v.to_str().unwrap().to_owned())
-            };
-            let record = Seen {
-                method: parts.method.to_string(),
-                path: parts.uri.path().to_owned(),
-                authorization: header("authorization"),
-                content_type: header("content-type"),
-                body: to_bytes(body, usize::MAX).await.unwrap().to_vec(),
-            };
-            recorder.lock().unwrap().push(record);
-            tokio::time::sleep(canned.delay).await;
-            let mut headers = HeaderMap::new();
-            headers.insert("content-type", HeaderValue::from_static("application/json"));
-            for (name, value) in canned.headers {
-                headers.insert(
-                    HeaderName::from_static(name),
-                    HeaderValue::from_str(&value).unwrap(),
-                );
-            }
-            (canned.status, headers, canned.body).into_response()
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    let client = GraphClient::new(GraphConfig {
-        base_url: format!("http://{address}"),
-        version: "v23.0".to_owned(),
-        timeout,
-    })
-    .unwrap();
-    (client, seen)
-}
 
 fn text_body() -> Value {
     json!({
@@ -117,12 +20,6 @@ fn text_body() -> Value {
         "type": "text",
         "text": { "body": "hello" }
     })
-}
-
-fn only_request(seen: &Arc<Mutex<Vec<Seen>>>) -> Seen {
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), 1, "exactly one request expected");
-    seen[0].clone()
 }
 
 #[tokio::test]

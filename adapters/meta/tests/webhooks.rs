@@ -4,8 +4,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use meta::{
-    sign, verify_signature, ChangeValue, MessageShapeError, MessagesValue, RetryClass,
-    WebhookDelivery,
+    sign, verify_signature, AccountUpdate, ChangeValue, ManagementUpdate, MessageShapeError,
+    MessagesValue, PhoneNumberQualityUpdate, RetryClass, TemplateCategoryUpdate,
+    TemplateQualityUpdate, TemplateRejectionInfo, TemplateStatusUpdate, WebhookDelivery,
 };
 use serde_json::json;
 
@@ -571,6 +572,240 @@ fn other_fields_stay_raw_with_their_name() {
         panic!()
     };
     assert_eq!(value["message_template_id"], json!(1689556908129832_i64));
+}
+
+/// The typed management update each management fixture must give (README §5.7).
+fn expected_management(file: &str) -> Option<ManagementUpdate> {
+    let details = |value: serde_json::Value| value.as_object().unwrap().clone();
+    let update = match file {
+        "webhook_template_status_approved.json" => {
+            ManagementUpdate::TemplateStatus(TemplateStatusUpdate {
+                event: "APPROVED".into(),
+                message_template_id: "1689556908129832".into(),
+                name: "order_confirmation".into(),
+                language: "en_US".into(),
+                reason: Some("NONE".into()),
+                category: Some("UTILITY".into()),
+                other_info: None,
+                rejection_info: None,
+                disable_info: None,
+            })
+        }
+        "webhook_template_status_rejected.json" => {
+            ManagementUpdate::TemplateStatus(TemplateStatusUpdate {
+                event: "REJECTED".into(),
+                message_template_id: "1689556908129835".into(),
+                name: "abandoned_cart".into(),
+                language: "en".into(),
+                reason: Some("INVALID_FORMAT".into()),
+                category: Some("MARKETING".into()),
+                other_info: None,
+                rejection_info: Some(TemplateRejectionInfo {
+                    reason: Some("Your template has parameters placed next to each other (like {{1}}{{2}}) without text or punctuation between them.".into()),
+                    recommendation: Some("Separate parameters with descriptive text and ensure each parameter is clearly contextualized.".into()),
+                }),
+                disable_info: None,
+            })
+        }
+        "webhook_template_quality_update.json" => {
+            ManagementUpdate::TemplateQuality(TemplateQualityUpdate {
+                previous_quality_score: Some("GREEN".into()),
+                new_quality_score: "YELLOW".into(),
+                message_template_id: "806312974732579".into(),
+                name: "welcome_template".into(),
+                language: "en_US".into(),
+            })
+        }
+        "webhook_template_category_update.json" => {
+            ManagementUpdate::TemplateCategory(TemplateCategoryUpdate {
+                message_template_id: "12345678".into(),
+                name: "my_message_template".into(),
+                language: "he".into(),
+                new_category: "MARKETING".into(),
+                previous_category: None,
+            })
+        }
+        "webhook_phone_number_quality_update.json" => {
+            ManagementUpdate::PhoneNumberQuality(PhoneNumberQualityUpdate {
+                display_phone_number: "15550783881".into(),
+                event: "THROUGHPUT_UPGRADE".into(),
+                current_limit: Some("TIER_UNLIMITED".into()),
+                old_limit: None,
+                max_daily_conversations_per_business: None,
+            })
+        }
+        "webhook_account_update_disabled_update.json" => ManagementUpdate::Account(AccountUpdate {
+            event: "DISABLED_UPDATE".into(),
+            details: details(json!({
+                "ban_info": { "waba_ban_state": "REINSTATE", "waba_ban_date": "April 17, 2025" }
+            })),
+        }),
+        "webhook_account_update_restriction.json" => ManagementUpdate::Account(AccountUpdate {
+            event: "ACCOUNT_RESTRICTION".into(),
+            details: details(json!({
+                "restriction_info": [
+                    { "restriction_type": "RESTRICTED_BIZ_INITIATED_MESSAGING", "expiration": 1641330498 },
+                    { "restriction_type": "RESTRICTED_ADD_PHONE_NUMBER_ACTION", "expiration": 1641330498 }
+                ]
+            })),
+        }),
+        "webhook_account_update_verified_account.json" => {
+            ManagementUpdate::Account(AccountUpdate {
+                event: "VERIFIED_ACCOUNT".into(),
+                details: details(json!({ "phone_number": "1111111111111" })),
+            })
+        }
+        "webhook_account_update_violation.json" => ManagementUpdate::Account(AccountUpdate {
+            event: "ACCOUNT_VIOLATION".into(),
+            details: details(json!({ "violation_info": { "violation_type": "ADULT" } })),
+        }),
+        _ => return None,
+    };
+    Some(update)
+}
+
+#[test]
+fn management_fixtures_parse_to_their_typed_update_with_the_waba_id() {
+    let mut typed = 0;
+    for case in OTHER_CASES {
+        let delivery = WebhookDelivery::from_slice(&fixture(case.file)).unwrap();
+        let change = &delivery.entry[0].changes[0];
+        let expected = expected_management(case.file);
+        let updates: Vec<_> = delivery.management_updates().collect();
+        let Some(expected) = expected else {
+            // phone_number_name_update is not typed: no management view, still raw in parse().
+            assert!(change.management().is_none(), "{}", case.file);
+            assert!(updates.is_empty(), "{}", case.file);
+            continue;
+        };
+        typed += 1;
+        let update = change
+            .management()
+            .unwrap_or_else(|| panic!("{}: no management view", case.file))
+            .unwrap_or_else(|e| panic!("{}: {e}", case.file));
+        assert_eq!(update, expected, "{}", case.file);
+        assert_eq!(update.field(), case.field, "{}", case.file);
+        // parse() keeps answering the raw value, as before.
+        assert!(
+            matches!(change.parse(), Ok(ChangeValue::Other { .. })),
+            "{}",
+            case.file
+        );
+
+        assert_eq!(updates.len(), 1, "{}", case.file);
+        let with_waba = &updates[0];
+        assert_eq!(with_waba.waba_id, delivery.entry[0].id, "{}", case.file);
+        assert_eq!(with_waba.time, Some(case.time), "{}", case.file);
+        assert_eq!(with_waba.field, case.field, "{}", case.file);
+        assert_eq!(
+            with_waba.update.as_ref().unwrap(),
+            &expected,
+            "{}",
+            case.file
+        );
+    }
+    assert_eq!(typed, 9);
+    let delivery =
+        WebhookDelivery::from_slice(&fixture("webhook_template_status_approved.json")).unwrap();
+    let update = delivery.management_updates().next().unwrap();
+    assert_eq!(update.waba_id, "102290129340398");
+    assert_eq!(
+        update.update.unwrap().message_template_id(),
+        Some("1689556908129832")
+    );
+}
+
+#[test]
+fn messages_fixtures_have_no_management_view() {
+    for file in MESSAGE_CASES
+        .iter()
+        .map(|c| c.file)
+        .chain(STATUS_CASES.iter().map(|c| c.file))
+        .chain(ERRORS_ONLY_CASES.iter().copied())
+    {
+        let delivery = WebhookDelivery::from_slice(&fixture(file)).unwrap();
+        assert!(delivery.management_updates().next().is_none(), "{file}");
+        assert!(
+            delivery.entry[0].changes[0].management().is_none(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn management_values_tolerate_variants_and_report_broken_ones() {
+    let delivery = WebhookDelivery::from_slice(
+        json!({
+            "object": "whatsapp_business_account",
+            "entry": [
+                { "id": "W1", "time": 1, "changes": [
+                    { "field": "messages", "value": { "messaging_product": "whatsapp", "metadata": { "display_phone_number": "1", "phone_number_id": "P1" } } },
+                    { "field": "message_template_status_update", "value": {
+                        "event": "PAUSED", "message_template_id": "77", "message_template_name": "n",
+                        "message_template_language": "en", "reason": null,
+                        "other_info": { "title": "FIRST_PAUSE", "description": "Paused for 3 hours" },
+                        "disable_info": { "disable_date": 1700000000 }, "brand_new": true } },
+                    { "field": "message_template_status_update", "value": { "event": "APPROVED" } }
+                ] },
+                { "id": "W2", "changes": [
+                    { "field": "phone_number_quality_update", "value": {
+                        "display_phone_number": "1", "event": "UPGRADE", "old_limit": "TIER_1K",
+                        "current_limit": "TIER_10K", "max_daily_conversations_per_business": 10000 } },
+                    { "field": "template_category_update", "value": {
+                        "message_template_id": 5, "message_template_name": "t",
+                        "message_template_language": "es", "previous_category": "UTILITY", "new_category": "MARKETING" } },
+                    { "field": "user_preferences", "value": {} }
+                ] }
+            ]
+        })
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let updates: Vec<_> = delivery.management_updates().collect();
+    let summary: Vec<(&str, &str, bool)> = updates
+        .iter()
+        .map(|u| (u.waba_id, u.field, u.update.is_ok()))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("W1", "message_template_status_update", true),
+            ("W1", "message_template_status_update", false),
+            ("W2", "phone_number_quality_update", true),
+            ("W2", "template_category_update", true),
+        ]
+    );
+    let Ok(ManagementUpdate::TemplateStatus(paused)) = &updates[0].update else {
+        panic!("{:?}", updates[0].update)
+    };
+    assert_eq!(paused.reason, None);
+    assert_eq!(paused.category, None);
+    assert_eq!(
+        paused.other_info.as_ref().unwrap().title.as_deref(),
+        Some("FIRST_PAUSE")
+    );
+    assert_eq!(
+        paused.disable_info,
+        Some(json!({ "disable_date": 1700000000 }))
+    );
+    let Ok(ManagementUpdate::PhoneNumberQuality(quality)) = &updates[2].update else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            quality.old_limit.as_deref(),
+            quality.current_limit.as_deref(),
+            quality.max_daily_conversations_per_business.as_deref()
+        ),
+        (Some("TIER_1K"), Some("TIER_10K"), Some("10000"))
+    );
+    let Ok(ManagementUpdate::TemplateCategory(category)) = &updates[3].update else {
+        panic!()
+    };
+    assert_eq!(category.message_template_id, "5");
+    assert_eq!(category.previous_category.as_deref(), Some("UTILITY"));
+    assert_eq!(updates[3].time, None);
 }
 
 #[test]

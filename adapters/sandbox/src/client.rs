@@ -7,7 +7,12 @@ use serde::Serialize;
 use crate::config::RuntimeConfig;
 use crate::error::ClientError;
 use crate::inbound::{InboundOutcome, InboundRequest, RawWebhook};
+use crate::management::{
+    AccountUpdateRequest, PhoneQualityRequest, TemplateCategoryRequest, TemplateQualityRequest,
+    TemplateStatusRequest,
+};
 use crate::records::{DeliveryOutcome, MessagesReport, Rejection, Stats};
+use crate::templates::SandboxTemplate;
 
 /// Calls a sandbox's `/_sandbox/` endpoints over HTTP.
 #[derive(Debug, Clone)]
@@ -75,6 +80,56 @@ impl SandboxClient {
         update: &impl Serialize,
     ) -> Result<RuntimeConfig, ClientError> {
         self.send(self.http.put(self.url("config")).json(update))
+            .await
+    }
+
+    /// Every template of every WABA (`GET /_sandbox/templates`).
+    pub async fn templates(&self) -> Result<Vec<SandboxTemplate>, ClientError> {
+        self.send(self.http.get(self.url("templates"))).await
+    }
+
+    /// Sets a template's status and sends its status webhook (`POST /_sandbox/template-status`).
+    pub async fn set_template_status(
+        &self,
+        request: &TemplateStatusRequest,
+    ) -> Result<DeliveryOutcome, ClientError> {
+        self.send(self.http.post(self.url("template-status")).json(request))
+            .await
+    }
+
+    /// Changes a template's quality score and says so (`POST /_sandbox/template-quality`).
+    pub async fn set_template_quality(
+        &self,
+        request: &TemplateQualityRequest,
+    ) -> Result<DeliveryOutcome, ClientError> {
+        self.send(self.http.post(self.url("template-quality")).json(request))
+            .await
+    }
+
+    /// Recategorises a template and says so (`POST /_sandbox/template-category`).
+    pub async fn set_template_category(
+        &self,
+        request: &TemplateCategoryRequest,
+    ) -> Result<DeliveryOutcome, ClientError> {
+        self.send(self.http.post(self.url("template-category")).json(request))
+            .await
+    }
+
+    /// Changes a number's quality or tier and says so (`POST /_sandbox/phone-quality`).
+    pub async fn set_phone_quality(
+        &self,
+        request: &PhoneQualityRequest,
+    ) -> Result<DeliveryOutcome, ClientError> {
+        self.send(self.http.post(self.url("phone-quality")).json(request))
+            .await
+    }
+
+    /// Sends an `account_update` webhook (`POST /_sandbox/account-update`).
+    pub async fn account_update(
+        &self,
+        request: &AccountUpdateRequest,
+    ) -> Result<DeliveryOutcome, ClientError> {
+        self.send(self.http.post(self.url("account-update")).json(request))
             .await
     }
 

@@ -15,6 +15,9 @@ pub const DEFAULT_DISPLAY_PHONE_NUMBER: &str = "15550100001";
 /// The app secret used when none is configured; only for local runs, never a real secret.
 pub const DEFAULT_APP_SECRET: &str = "sandbox-app-secret";
 
+/// How long a template review takes when none is configured, in milliseconds.
+pub const DEFAULT_TEMPLATE_REVIEW_DELAY_MS: u64 = 200;
+
 /// Everything the sandbox is started with.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -34,6 +37,12 @@ pub struct SandboxConfig {
     pub faults: Faults,
     /// How webhooks are retried and how many are in flight at once.
     pub delivery: DeliveryPolicy,
+    /// WABA ids by phone number id, for numbers outside [`SandboxConfig::waba_id`].
+    pub phone_number_wabas: BTreeMap<String, String>,
+    /// What the review of a submitted template decides.
+    pub template_review: TemplateReview,
+    /// How long the review of a submitted template takes.
+    pub template_review_delay: Duration,
 }
 
 impl Default for SandboxConfig {
@@ -47,6 +56,9 @@ impl Default for SandboxConfig {
             status_delays: StatusDelays::default(),
             faults: Faults::default(),
             delivery: DeliveryPolicy::default(),
+            phone_number_wabas: BTreeMap::new(),
+            template_review: TemplateReview::default(),
+            template_review_delay: Duration::from_millis(DEFAULT_TEMPLATE_REVIEW_DELAY_MS),
         }
     }
 }
@@ -69,6 +81,9 @@ impl SandboxConfig {
             display_phone_numbers: self.display_phone_numbers.clone(),
             status_delays: self.status_delays,
             faults: self.faults.clone(),
+            phone_number_wabas: self.phone_number_wabas.clone(),
+            template_review: self.template_review,
+            template_review_delay_ms: self.template_review_delay.as_millis() as u64,
         }
     }
 }
@@ -217,6 +232,35 @@ pub struct RuntimeConfig {
     /// The injection switches, flattened into the same JSON object.
     #[serde(flatten)]
     pub faults: Faults,
+    /// WABA ids by phone number id; numbers not listed belong to `waba_id`.
+    #[serde(default)]
+    pub phone_number_wabas: BTreeMap<String, String>,
+    /// What template reviews decide: `approve`, `reject` or `manual` (stays `PENDING`).
+    #[serde(default)]
+    pub template_review: TemplateReview,
+    /// How long a template review takes, in milliseconds.
+    #[serde(default = "default_template_review_delay_ms")]
+    pub template_review_delay_ms: u64,
+}
+
+fn default_template_review_delay_ms() -> u64 {
+    DEFAULT_TEMPLATE_REVIEW_DELAY_MS
+}
+
+/// What the sandbox's review of a submitted (created or edited) template decides.
+///
+/// A template whose name starts with `reject_` is rejected whatever the policy, so that a test
+/// can exercise both outcomes without changing the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateReview {
+    /// `APPROVED` after the review delay.
+    #[default]
+    Approve,
+    /// `REJECTED` (reason `INVALID_FORMAT`) after the review delay.
+    Reject,
+    /// Stays `PENDING` until `POST /_sandbox/template-status` decides.
+    Manual,
 }
 
 impl Default for RuntimeConfig {
@@ -232,6 +276,14 @@ impl RuntimeConfig {
             .get(phone_number_id)
             .map(String::as_str)
             .unwrap_or(DEFAULT_DISPLAY_PHONE_NUMBER)
+    }
+
+    /// The WABA a phone number id belongs to.
+    pub fn waba_id_of(&self, phone_number_id: &str) -> &str {
+        self.phone_number_wabas
+            .get(phone_number_id)
+            .map(String::as_str)
+            .unwrap_or(&self.waba_id)
     }
 
     /// Applies a partial JSON update: present keys replace, `null` clears, unknown keys are refused.

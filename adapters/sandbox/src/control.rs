@@ -10,8 +10,13 @@ use serde_json::{json, Value};
 use crate::config::RuntimeConfig;
 use crate::error::ControlError;
 use crate::inbound::{InboundOutcome, InboundRequest, RawWebhook};
+use crate::management::{
+    AccountUpdateRequest, PhoneQualityRequest, TemplateCategoryRequest, TemplateQualityRequest,
+    TemplateStatusRequest,
+};
 use crate::records::{DeliveryOutcome, MessagesReport, Rejection, Stats};
 use crate::state::SandboxState;
+use crate::templates::SandboxTemplate;
 
 impl IntoResponse for ControlError {
     fn into_response(self) -> Response {
@@ -55,6 +60,59 @@ pub(crate) async fn post_raw_webhook(
 ) -> Result<Json<DeliveryOutcome>, ControlError> {
     let webhook: RawWebhook = parse(&body)?;
     Ok(Json(state.deliver_raw(webhook).await?))
+}
+
+/// `GET /_sandbox/templates`: every template of every WABA, in creation order.
+pub(crate) async fn list_templates(
+    State(state): State<SandboxState>,
+) -> Json<Vec<SandboxTemplate>> {
+    Json(state.all_templates())
+}
+
+/// `POST /_sandbox/template-status`: sets a template's status, sends `message_template_status_update`.
+pub(crate) async fn post_template_status(
+    State(state): State<SandboxState>,
+    body: axum::body::Bytes,
+) -> Result<Json<DeliveryOutcome>, ControlError> {
+    let request: TemplateStatusRequest = parse(&body)?;
+    Ok(Json(state.set_template_status(request).await?))
+}
+
+/// `POST /_sandbox/template-quality`: sends `message_template_quality_update`.
+pub(crate) async fn post_template_quality(
+    State(state): State<SandboxState>,
+    body: axum::body::Bytes,
+) -> Result<Json<DeliveryOutcome>, ControlError> {
+    let request: TemplateQualityRequest = parse(&body)?;
+    Ok(Json(state.set_template_quality(request).await?))
+}
+
+/// `POST /_sandbox/template-category`: sends `template_category_update`.
+pub(crate) async fn post_template_category(
+    State(state): State<SandboxState>,
+    body: axum::body::Bytes,
+) -> Result<Json<DeliveryOutcome>, ControlError> {
+    let request: TemplateCategoryRequest = parse(&body)?;
+    Ok(Json(state.set_template_category(request).await?))
+}
+
+/// `POST /_sandbox/phone-quality`: changes a number's quality or tier, sends
+/// `phone_number_quality_update`.
+pub(crate) async fn post_phone_quality(
+    State(state): State<SandboxState>,
+    body: axum::body::Bytes,
+) -> Result<Json<DeliveryOutcome>, ControlError> {
+    let request: PhoneQualityRequest = parse(&body)?;
+    Ok(Json(state.set_phone_quality(request).await?))
+}
+
+/// `POST /_sandbox/account-update`: sends `account_update`.
+pub(crate) async fn post_account_update(
+    State(state): State<SandboxState>,
+    body: axum::body::Bytes,
+) -> Result<Json<DeliveryOutcome>, ControlError> {
+    let request: AccountUpdateRequest = parse(&body)?;
+    Ok(Json(state.account_update(request).await?))
 }
 
 /// `GET /_sandbox/config`.

@@ -1,16 +1,20 @@
-//! The Graph API endpoints Parley calls: send and mark-read (README §1), media (§2).
+//! The Graph API endpoints Parley calls: send and mark-read (README §1), media (§2), and
+//! `GET /{id}` for whichever object the id names (media, template or phone number).
+
+use std::collections::BTreeMap;
 
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::envelope::{classify, Call};
+use crate::graph_numbers::is_phone_number_id;
 use crate::ids;
 use crate::meta_error::GraphFailure;
 use crate::state::{MediaItem, SandboxState, SendRequest};
@@ -54,10 +58,50 @@ pub(crate) fn authorize(state: &SandboxState, headers: &HeaderMap) -> Result<(),
     }
 }
 
-async fn response_delay(state: &SandboxState) {
+/// Waits the configured added latency of Graph answers.
+pub(crate) async fn response_delay(state: &SandboxState) {
     let delay = state.response_delay();
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+}
+
+/// A Graph call's parameters: the query string, overridden by a JSON or form-encoded body.
+pub(crate) fn params(
+    query: &BTreeMap<String, String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Map<String, Value>, GraphFailure> {
+    let mut params: Map<String, Value> = query
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+        .collect();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(params);
+    }
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if form {
+        let text = std::str::from_utf8(body)
+            .map_err(|_| GraphFailure::invalid_parameter("The request body is not valid UTF-8."))?;
+        let url = reqwest::Url::parse(&format!("http://sandbox/?{text}")).map_err(|_| {
+            GraphFailure::invalid_parameter("The request body is not valid form data.")
+        })?;
+        for (key, value) in url.query_pairs() {
+            params.insert(key.into_owned(), Value::from(value.into_owned()));
+        }
+        return Ok(params);
+    }
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(fields)) => {
+            params.extend(fields);
+            Ok(params)
+        }
+        _ => Err(GraphFailure::invalid_parameter(
+            "The request body must be a JSON object.",
+        )),
     }
 }
 
@@ -100,6 +144,14 @@ pub(crate) async fn post_messages(
         },
         Call::Send(send) => {
             let template = send.kind == "template";
+            if template {
+                if let Err(failure) = state.check_template_send(&phone_number_id, &body["template"])
+                {
+                    return state
+                        .record_rejection(&phone_number_id, body, failure)
+                        .into_response();
+                }
+            }
             let to = send.to.clone();
             let wa_id = send.wa_id.clone();
             let request = SendRequest {
@@ -202,29 +254,44 @@ pub(crate) async fn post_media(
     Ok(Json(json!({ "id": id })))
 }
 
-/// `GET /{version}/{media_id}`: the media URL response (`media_get_url_response.json`).
-pub(crate) async fn get_media(
+/// `GET /{version}/{id}`: a media file's URL response, a template, or a phone number, by what
+/// the id names; anything else is Meta's "object does not exist".
+pub(crate) async fn get_object(
     State(state): State<SandboxState>,
-    Path((_version, media_id)): Path<(String, String)>,
+    Path((_version, id)): Path<(String, String)>,
+    Query(query): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, GraphFailure> {
     authorize(&state, &headers)?;
-    let media = state
-        .media(&media_id)
-        .ok_or_else(|| GraphFailure::unknown_object(&media_id))?;
+    let fields = query.get("fields").map(String::as_str);
+    if let Some(media) = state.media(&id) {
+        return Ok(media_answer(&media, &headers));
+    }
+    if let Some(template) = state.template(&id) {
+        return Ok(Json(template.graph_json(fields)));
+    }
+    if is_phone_number_id(&state, &id) {
+        return Ok(Json(state.phone_number_json(&id, fields)));
+    }
+    Err(GraphFailure::unknown_object(&id))
+}
+
+/// The media URL response (`media_get_url_response.json`).
+fn media_answer(media: &MediaItem, headers: &HeaderMap) -> Json<Value> {
+    let media_id = &media.id;
     // The download URL points back at this sandbox, at whatever address the caller used.
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1");
-    Ok(Json(json!({
+    Json(json!({
         "url": format!("http://{host}/_sandbox/media/{media_id}"),
         "mime_type": media.mime_type,
         "sha256": media.sha256_hex,
         "file_size": media.bytes.len(),
         "id": media.id,
         "messaging_product": "whatsapp",
-    })))
+    }))
 }
 
 /// `DELETE /{version}/{media_id}`: `{"success": true}`.

@@ -44,6 +44,13 @@ pub(crate) fn media_id() -> String {
         .to_string()
 }
 
+/// A numeric template id like Meta's (16 digits, below 2^53 so JSON readers keep it exact).
+pub(crate) fn template_id() -> String {
+    rand::thread_rng()
+        .gen_range(1_000_000_000_000_000u64..9_000_000_000_000_000u64)
+        .to_string()
+}
+
 /// A conversation id: 32 lowercase hex characters, as in Meta's status webhooks.
 pub(crate) fn conversation_id() -> String {
     format!("{:032x}", rand::thread_rng().gen::<u128>())

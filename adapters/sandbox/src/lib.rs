@@ -1,11 +1,16 @@
-//! The Meta sandbox: a simulator of the Graph API endpoints Parley calls (send, mark-read, media)
-//! and of Meta's signed webhooks (statuses of accepted sends, customers' inbound messages).
+//! The Meta sandbox: a simulator of the Graph API endpoints Parley calls (send, mark-read, media,
+//! templates, phone numbers and their business profile) and of Meta's signed webhooks (statuses
+//! of accepted sends, customers' inbound messages, template reviews and other management events).
 //!
 //! It runs in-process for `parley serve`, tests and benchmarks ([`Sandbox::spawn`], or
 //! [`router`] to embed it), and as `parley sandbox` ([`SandboxClient`] drives it over HTTP).
 //! Shapes follow `shared/meta/README.md` and its fixtures; the fault switches (throughput and
 //! pair-rate limits, failing recipients, duplicate and out-of-order webhooks, latency) are set
 //! at start ([`Faults`]) or live through `PUT /_sandbox/config`.
+//!
+//! Templates are reviewed after `template_review_delay_ms` by the `template_review` policy
+//! (names starting with `reject_` are always rejected); phone number verification codes are
+//! always [`SANDBOX_VERIFICATION_CODE`] (`123456`).
 
 #![warn(missing_docs)]
 
@@ -15,11 +20,16 @@ mod control;
 mod envelope;
 mod error;
 mod graph;
+mod graph_numbers;
+mod graph_templates;
 mod ids;
 mod inbound;
+mod management;
 mod meta_error;
+mod numbers;
 mod records;
 mod state;
+mod templates;
 mod webhooks;
 
 use std::net::SocketAddr;
@@ -34,20 +44,35 @@ use tokio::task::JoinHandle;
 
 pub use client::SandboxClient;
 pub use config::{
-    DeliveryPolicy, Faults, PairRate, RuntimeConfig, SandboxConfig, StatusDelays,
-    DEFAULT_APP_SECRET, DEFAULT_DISPLAY_PHONE_NUMBER, DEFAULT_WABA_ID,
+    DeliveryPolicy, Faults, PairRate, RuntimeConfig, SandboxConfig, StatusDelays, TemplateReview,
+    DEFAULT_APP_SECRET, DEFAULT_DISPLAY_PHONE_NUMBER, DEFAULT_TEMPLATE_REVIEW_DELAY_MS,
+    DEFAULT_WABA_ID,
 };
 pub use envelope::MESSAGE_TYPES;
 pub use error::{ClientError, ControlError, SandboxError};
 pub use inbound::{InboundOutcome, InboundRequest, RawWebhook, DEFAULT_PROFILE_NAME};
+pub use management::{
+    AccountUpdateRequest, PhoneQualityRequest, TemplateCategoryRequest, TemplateQualityRequest,
+    TemplateRef, TemplateStatusRequest, PHONE_QUALITY_EVENTS, QUALITY_SCORES,
+};
 pub use meta_error::{
     describe, http_status_for, ErrorInfo, GraphError, GraphErrorBody, GraphErrorData, GraphFailure,
-    INVALID_PARAMETER_CODE, INVALID_TOKEN_CODE, PAIR_RATE_CODE, THROUGHPUT_CODE,
+    INVALID_PARAMETER_CODE, INVALID_TOKEN_CODE, PAIR_RATE_CODE, PIN_MISMATCH_CODE,
+    TEMPLATE_DISABLED_CODE, TEMPLATE_PARAM_COUNT_CODE, TEMPLATE_PAUSED_CODE,
+    TEMPLATE_UNAVAILABLE_CODE, THROUGHPUT_CODE, VERIFY_CODE_ERROR_CODE,
+};
+pub use numbers::{
+    BusinessProfile, SandboxPhoneNumber, DEFAULT_VERIFIED_NAME, MESSAGING_LIMIT_TIERS,
+    QUALITY_RATINGS, SANDBOX_VERIFICATION_CODE,
 };
 pub use records::{
-    DeliveryOutcome, InboundRecord, MarkRead, MessagesReport, Rejection, SentMessage, Stats,
+    DeliveryOutcome, InboundRecord, ManagementWebhook, MarkRead, MessagesReport, Rejection,
+    SentMessage, Stats,
 };
 pub use state::{MediaItem, SandboxState};
+pub use templates::{
+    SandboxTemplate, REJECTED_NAME_PREFIX, TEMPLATE_CATEGORIES, TEMPLATE_STATUSES,
+};
 pub use webhooks::{signature, SIGNATURE_HEADER};
 
 /// Largest media upload accepted: Meta's document limit (100 MB) plus multipart overhead.
@@ -59,6 +84,24 @@ const MAX_MEDIA_UPLOAD: usize = 101 * 1024 * 1024;
 /// `/_sandbox/`; any other path gets Meta's 100/33 "object does not exist" error.
 pub fn router(state: SandboxState) -> Router {
     Router::new()
+        .route("/_sandbox/templates", get(control::list_templates))
+        .route(
+            "/_sandbox/template-status",
+            post(control::post_template_status),
+        )
+        .route(
+            "/_sandbox/template-quality",
+            post(control::post_template_quality),
+        )
+        .route(
+            "/_sandbox/template-category",
+            post(control::post_template_category),
+        )
+        .route("/_sandbox/phone-quality", post(control::post_phone_quality))
+        .route(
+            "/_sandbox/account-update",
+            post(control::post_account_update),
+        )
         .route(
             "/_sandbox/messages",
             get(control::list_messages).delete(control::clear_messages),
@@ -82,8 +125,36 @@ pub fn router(state: SandboxState) -> Router {
             post(graph::post_media).layer(DefaultBodyLimit::max(MAX_MEDIA_UPLOAD)),
         )
         .route(
-            "/{version}/{media_id}",
-            get(graph::get_media).delete(graph::delete_media),
+            "/{version}/{waba_id}/message_templates",
+            get(graph_templates::get_templates)
+                .post(graph_templates::post_templates)
+                .delete(graph_templates::delete_templates),
+        )
+        .route(
+            "/{version}/{phone_number_id}/request_code",
+            post(graph_numbers::post_request_code),
+        )
+        .route(
+            "/{version}/{phone_number_id}/verify_code",
+            post(graph_numbers::post_verify_code),
+        )
+        .route(
+            "/{version}/{phone_number_id}/register",
+            post(graph_numbers::post_register),
+        )
+        .route(
+            "/{version}/{phone_number_id}/deregister",
+            post(graph_numbers::post_deregister),
+        )
+        .route(
+            "/{version}/{phone_number_id}/whatsapp_business_profile",
+            get(graph_numbers::get_business_profile).post(graph_numbers::post_business_profile),
+        )
+        .route(
+            "/{version}/{id}",
+            get(graph::get_object)
+                .post(graph_templates::post_object)
+                .delete(graph::delete_media),
         )
         .fallback(graph::unknown_path)
         .with_state(state)

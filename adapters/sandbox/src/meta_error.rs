@@ -15,6 +15,18 @@ pub const PAIR_RATE_CODE: u32 = 131056;
 pub const INVALID_PARAMETER_CODE: u32 = 100;
 /// Meta's invalid-token error code.
 pub const INVALID_TOKEN_CODE: u32 = 190;
+/// Meta's error code for a template send whose body parameters do not match the template.
+pub const TEMPLATE_PARAM_COUNT_CODE: u32 = 132000;
+/// Meta's error code for a template that does not exist in that language or is not approved.
+pub const TEMPLATE_UNAVAILABLE_CODE: u32 = 132001;
+/// Meta's error code for a send of a paused template.
+pub const TEMPLATE_PAUSED_CODE: u32 = 132015;
+/// Meta's error code for a send of a disabled template.
+pub const TEMPLATE_DISABLED_CODE: u32 = 132016;
+/// Meta's error code for a wrong registration PIN.
+pub const PIN_MISMATCH_CODE: u32 = 133005;
+/// Meta's error code for a wrong (or unrequested) verification code.
+pub const VERIFY_CODE_ERROR_CODE: u32 = 136025;
 
 /// `href` of errors in webhooks, as in Meta's status fixtures.
 pub(crate) const ERROR_CODES_HREF: &str =
@@ -43,6 +55,15 @@ pub struct GraphError {
     /// The WhatsApp-specific details.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_data: Option<GraphErrorData>,
+    /// Whether retrying the same request may succeed (Graph's generic retry hint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_transient: Option<bool>,
+    /// The title Meta shows users, on management errors (`error_user_title`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_user_title: Option<String>,
+    /// The explanation Meta shows users, on management errors (`error_user_msg`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_user_msg: Option<String>,
     /// A random trace id, as Meta returns one with every error.
     pub fbtrace_id: String,
 }
@@ -92,6 +113,9 @@ impl GraphFailure {
                 code: INVALID_TOKEN_CODE,
                 error_subcode: None,
                 error_data: None,
+                is_transient: None,
+                error_user_title: None,
+                error_user_msg: None,
                 fbtrace_id: ids::fbtrace_id(),
             }),
         }
@@ -109,6 +133,9 @@ impl GraphFailure {
                 code: INVALID_PARAMETER_CODE,
                 error_subcode: Some(33),
                 error_data: None,
+                is_transient: None,
+                error_user_title: None,
+                error_user_msg: None,
                 fbtrace_id: ids::fbtrace_id(),
             }),
         }
@@ -119,6 +146,47 @@ impl GraphFailure {
         let info = describe(code);
         let subcode = (code == THROUGHPUT_CODE).then_some(2494055);
         Self::whatsapp(code, info.title, subcode, info.details.to_string())
+    }
+
+    /// Any WhatsApp code with its catalog title and specific `details`.
+    pub fn with_details(code: u32, details: impl Into<String>) -> Self {
+        Self::whatsapp(code, describe(code).title, None, details.into())
+    }
+
+    /// Code 100/2593002 exactly as `error_100_2593002_template_not_found.json`.
+    pub fn template_not_found(name: &str) -> Self {
+        Self::user_error(
+            INVALID_PARAMETER_CODE,
+            2593002,
+            "Invalid parameter",
+            "Message Template Not Found",
+            format!("The message template {name} wasn't found for this account."),
+        )
+    }
+
+    /// A management error in the shape of Meta's recorded ones (template not found, request and
+    /// verify code): no `error_data`, but `is_transient` and the user-facing title and message.
+    pub fn user_error(
+        code: u32,
+        subcode: u32,
+        message: impl Into<String>,
+        user_title: impl Into<String>,
+        user_msg: impl Into<String>,
+    ) -> Self {
+        Self {
+            status: http_status_for(code),
+            error: Box::new(GraphError {
+                message: message.into(),
+                kind: "OAuthException".to_string(),
+                code,
+                error_subcode: Some(subcode),
+                error_data: None,
+                is_transient: Some(false),
+                error_user_title: Some(user_title.into()),
+                error_user_msg: Some(user_msg.into()),
+                fbtrace_id: ids::fbtrace_id(),
+            }),
+        }
     }
 
     fn whatsapp(code: u32, title: &str, subcode: Option<u32>, details: String) -> Self {
@@ -133,6 +201,9 @@ impl GraphFailure {
                     messaging_product: "whatsapp".to_string(),
                     details,
                 }),
+                is_transient: None,
+                error_user_title: None,
+                error_user_msg: None,
                 fbtrace_id: ids::fbtrace_id(),
             }),
         }
@@ -209,7 +280,10 @@ pub fn describe(code: u32) -> ErrorInfo {
         132012 => ("Parameter format does not match format in the created template", "Variable parameter values are formatted incorrectly."),
         132015 => ("Template is Paused", "The template is paused due to low quality."),
         132016 => ("Template is Disabled", "The template has been paused too many times due to low quality and is now permanently disabled."),
+        133005 => ("Two step verification PIN Mismatch", "The two-step verification PIN is incorrect."),
         133010 => ("Phone number not registered", "The phone number is not registered on the WhatsApp Business Platform."),
+        136024 => ("Request code error", "The verification code could not be sent."),
+        136025 => ("Verify code error", "The code entered is incorrect."),
         137000 => ("Identity key hash mismatch", "The recipient's identity key hash does not match the one supplied."),
         _ => ("Sandbox injected error", "The sandbox was configured to fail this recipient with this code."),
     };

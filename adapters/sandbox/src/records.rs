@@ -95,6 +95,27 @@ pub struct MessagesReport {
     pub reads: Vec<MarkRead>,
     /// Inbound messages delivered through `POST /_sandbox/inbound`, in order.
     pub inbound: Vec<InboundRecord>,
+    /// Management webhooks (template reviews and the `/_sandbox/template-*`, `phone-quality` and
+    /// `account-update` controls) delivered or tried, in order.
+    #[serde(default)]
+    pub management: Vec<ManagementWebhook>,
+}
+
+/// One management webhook the sandbox delivered (or tried to) to Parley.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManagementWebhook {
+    /// `changes[0].field`, e.g. `message_template_status_update`.
+    pub field: String,
+    /// `entry[0].id`.
+    pub waba_id: String,
+    /// `changes[0].value`.
+    pub value: serde_json::Value,
+    /// Whether Parley answered 2xx.
+    pub delivered: bool,
+    /// Parley's last HTTP status, if it answered at all.
+    pub status: Option<u16>,
+    /// When the delivery finished.
+    pub at: DateTime<Utc>,
 }
 
 /// The answer of `GET /_sandbox/stats`.
@@ -116,10 +137,22 @@ pub struct Stats {
     pub webhooks_failed: u64,
     /// Single POST attempts that failed (non-2xx or unreachable), retried or not.
     pub webhook_attempts_failed: u64,
-    /// Status webhooks scheduled but not yet finished; 0 once everything has been delivered.
+    /// Status webhooks and template reviews scheduled but not yet finished; 0 once everything
+    /// has been delivered.
     pub webhooks_pending: u64,
     /// The highest number of accepted sends within any 1-second window (all phone numbers).
     pub max_accepted_in_any_second: u64,
+    /// Distinct recipients of accepted template sends in the trailing 24 hours, by sending phone
+    /// number id: what Meta's messaging-limit tiers cap (the sandbox counts every template send,
+    /// as it does not track customer-service windows).
+    #[serde(default)]
+    pub unique_template_recipients_24h: BTreeMap<String, u64>,
+    /// Templates created (`POST /{waba-id}/message_templates` accepted).
+    #[serde(default)]
+    pub template_submissions: u64,
+    /// Template edits accepted (`POST /{template-id}`), each a new submission for review.
+    #[serde(default)]
+    pub template_edits: u64,
 }
 
 /// The answer of `POST /_sandbox/webhook` and the outcome of any single webhook delivery.

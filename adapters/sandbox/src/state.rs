@@ -18,7 +18,11 @@ use crate::config::{DeliveryPolicy, RuntimeConfig, SandboxConfig};
 use crate::error::SandboxError;
 use crate::ids::{self, Direction};
 use crate::meta_error::{GraphFailure, PAIR_RATE_CODE, THROUGHPUT_CODE};
-use crate::records::{InboundRecord, MarkRead, MessagesReport, Rejection, SentMessage, Stats};
+use crate::numbers::Numbers;
+use crate::records::{
+    InboundRecord, ManagementWebhook, MarkRead, MessagesReport, Rejection, SentMessage, Stats,
+};
+use crate::templates::Templates;
 use crate::webhooks::{ConversationOut, Metadata, Origin, Pricing, StatusPlan};
 
 /// The shared state of one sandbox; cheap to clone, every clone sees the same sandbox.
@@ -37,6 +41,10 @@ struct Shared {
     counters: Counters,
     closed: AtomicBool,
     data: Mutex<Data>,
+    /// Templates have their own lock: only template sends and management calls take it.
+    templates: Mutex<Templates>,
+    /// Phone numbers' quality, registration and profile; only Graph management calls take it.
+    numbers: Mutex<Numbers>,
 }
 
 /// Webhook counters, updated by delivery tasks without taking the state lock.
@@ -59,7 +67,13 @@ struct Data {
     rejections: Vec<Rejection>,
     reads: Vec<MarkRead>,
     inbound: Vec<InboundRecord>,
+    management: Vec<ManagementWebhook>,
     media: HashMap<String, MediaItem>,
+    /// Ids of deleted media, so that `GET /{id}` keeps answering "does not exist" for them.
+    deleted_media: HashSet<String>,
+    /// Last acceptance of a template send per (phone number id → wa_id), for the 24-hour
+    /// unique-recipient figure.
+    template_recipients: HashMap<String, HashMap<String, Instant>>,
     /// Acceptance instants of the last second, per phone number id.
     throughput: HashMap<String, VecDeque<Instant>>,
     /// Acceptance instants within the pair-rate window, per (phone number id, wa_id).
@@ -136,6 +150,8 @@ impl SandboxState {
                     epoch: Some(Instant::now()),
                     ..Data::default()
                 }),
+                templates: Mutex::new(Templates::default()),
+                numbers: Mutex::new(Numbers::default()),
             }),
         })
     }
@@ -144,6 +160,22 @@ impl SandboxState {
         // A panic while holding the lock leaves plain data behind, still usable: keep serving.
         self.shared
             .data
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The templates, locked.
+    pub(crate) fn templates(&self) -> MutexGuard<'_, Templates> {
+        self.shared
+            .templates
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The phone numbers' state, locked.
+    pub(crate) fn numbers(&self) -> MutexGuard<'_, Numbers> {
+        self.shared
+            .numbers
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -204,6 +236,20 @@ impl SandboxState {
         self.data().config = config;
     }
 
+    /// The WABA a phone number id belongs to.
+    pub(crate) fn waba_id_of(&self, phone_number_id: &str) -> String {
+        self.data().config.waba_id_of(phone_number_id).to_string()
+    }
+
+    /// Whether `id` is a WABA id the sandbox knows of (configured, or holding templates).
+    pub(crate) fn is_known_waba(&self, id: &str) -> bool {
+        let configured = {
+            let data = self.data();
+            data.config.waba_id == id || data.config.phone_number_wabas.values().any(|w| w == id)
+        };
+        configured || self.templates().knows_waba(id)
+    }
+
     /// The added latency of Graph API answers.
     pub(crate) fn response_delay(&self) -> Duration {
         Duration::from_millis(self.data().config.faults.response_delay_ms)
@@ -215,7 +261,7 @@ impl SandboxState {
         let url = data.config.webhook_url.clone()?;
         Some((
             url,
-            data.config.waba_id.clone(),
+            data.config.waba_id_of(phone_number_id).to_string(),
             data.config
                 .display_phone_number(phone_number_id)
                 .to_string(),
@@ -306,7 +352,7 @@ impl SandboxState {
             );
             StatusPlan {
                 url,
-                waba_id: data.config.waba_id.clone(),
+                waba_id: data.config.waba_id_of(&request.phone_number_id).to_string(),
                 metadata: Metadata {
                     display_phone_number: data
                         .config
@@ -333,6 +379,12 @@ impl SandboxState {
             .push(now.saturating_duration_since(epoch));
         data.outgoing.insert(wamid.clone());
         data.accepted += 1;
+        if request.kind == "template" {
+            data.template_recipients
+                .entry(request.phone_number_id.clone())
+                .or_default()
+                .insert(request.wa_id.clone(), now);
+        }
         data.messages.push(SentMessage {
             wamid: wamid.clone(),
             phone_number_id: request.phone_number_id,
@@ -423,12 +475,27 @@ impl SandboxState {
 
     /// Deletes a stored media file; false if there was none.
     pub(crate) fn delete_media(&self, id: &str) -> bool {
-        self.data().media.remove(id).is_some()
+        let mut data = self.data();
+        let deleted = data.media.remove(id).is_some();
+        if deleted {
+            data.deleted_media.insert(id.to_string());
+        }
+        deleted
+    }
+
+    /// Whether `id` names a media file that was deleted.
+    pub(crate) fn media_was_deleted(&self, id: &str) -> bool {
+        self.data().deleted_media.contains(id)
     }
 
     /// Records an inbound delivery.
     pub(crate) fn record_inbound(&self, record: InboundRecord) {
         self.data().inbound.push(record);
+    }
+
+    /// Records a management webhook delivery.
+    pub(crate) fn record_management(&self, record: ManagementWebhook) {
+        self.data().management.push(record);
     }
 
     /// Everything recorded, in order.
@@ -439,6 +506,7 @@ impl SandboxState {
             rejections: data.rejections.clone(),
             reads: data.reads.clone(),
             inbound: data.inbound.clone(),
+            management: data.management.clone(),
         }
     }
 
@@ -447,17 +515,25 @@ impl SandboxState {
         self.data().rejections.clone()
     }
 
-    /// Forgets every record, rate window and counter (configuration and media stay).
+    /// Forgets every record, rate window and counter (configuration, media, templates and
+    /// phone numbers stay).
     pub fn clear(&self) {
         let mut data = self.data();
         let config = std::mem::take(&mut data.config);
         let media = std::mem::take(&mut data.media);
+        let deleted_media = std::mem::take(&mut data.deleted_media);
         *data = Data {
             config,
             media,
+            deleted_media,
             epoch: Some(Instant::now()),
             ..Data::default()
         };
+        drop(data);
+        let mut templates = self.templates();
+        templates.created = 0;
+        templates.edited = 0;
+        drop(templates);
         let counters = self.counters();
         counters.delivered.store(0, Ordering::Relaxed);
         counters.failed.store(0, Ordering::Relaxed);
@@ -467,8 +543,26 @@ impl SandboxState {
 
     /// The counters.
     pub fn stats(&self) -> Stats {
+        let (template_submissions, template_edits) = {
+            let templates = self.templates();
+            (templates.created, templates.edited)
+        };
         let data = self.data();
         let counters = self.counters();
+        let now = Instant::now();
+        let day = Duration::from_secs(86_400);
+        let unique_template_recipients_24h = data
+            .template_recipients
+            .iter()
+            .map(|(number, recipients)| {
+                let recent = recipients
+                    .values()
+                    .filter(|at| now.duration_since(**at) < day)
+                    .count();
+                (number.clone(), recent as u64)
+            })
+            .filter(|(_, recent)| *recent > 0)
+            .collect();
         Stats {
             accepted: data.accepted,
             rejected_total: data.rejected.values().sum(),
@@ -480,6 +574,9 @@ impl SandboxState {
             webhook_attempts_failed: counters.attempts_failed.load(Ordering::Relaxed),
             webhooks_pending: counters.pending.load(Ordering::Relaxed),
             max_accepted_in_any_second: max_in_any_second(&data.accepted_offsets),
+            unique_template_recipients_24h,
+            template_submissions,
+            template_edits,
         }
     }
 }

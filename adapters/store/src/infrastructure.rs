@@ -4,10 +4,13 @@ use crate::announce::{AnnouncingStore, EventAnnouncer};
 use crate::pools::Pools;
 use application::{AppError, Clock, EventKey, Freshness, Infrastructure, SecretBox};
 use cqrs_es::persist::PersistedEventStore;
+use domain::broadcast::{Broadcast, BroadcastCounts};
 use domain::contact::Contact;
 use domain::conversation::Conversation;
+use domain::conversation::RecipientStanding;
 use domain::phone_number::PhoneNumber;
-use domain::WorkspaceId;
+use domain::template::Template;
+use domain::{WorkspaceId, E164};
 use postgres_es::PostgresEventRepository;
 use projections::CheckpointWatch;
 use std::sync::Arc;
@@ -36,12 +39,18 @@ fn store<A: cqrs_es::Aggregate>(pools: &Pools, announcer: &EventAnnouncer) -> St
     )
 }
 
+/// How many events a broadcast's snapshot may lag: a broadcast of 100,000 recipients has about
+/// a hundred events of a thousand recipients each, and its state is small (bare numbers).
+const BROADCAST_SNAPSHOT_EVERY: usize = 10;
+
 /// Event stores per aggregate (postgres-es), read-model lookups and the read-your-writes wait.
 pub struct PgInfrastructure {
     pub pools: Pools,
     contacts: Store<Contact>,
     phone_numbers: Store<PhoneNumber>,
     conversations: Store<Conversation>,
+    broadcasts: Store<Broadcast>,
+    templates: Store<Template>,
     secrets: Arc<dyn SecretBox>,
     clock: Arc<dyn Clock>,
     pub watch: CheckpointWatch,
@@ -55,6 +64,14 @@ impl PgInfrastructure {
             contacts: store(&pools, &announcer),
             phone_numbers: store(&pools, &announcer),
             conversations: store(&pools, &announcer),
+            broadcasts: AnnouncingStore::new(
+                PersistedEventStore::new_snapshot_store(
+                    PostgresEventRepository::new(pools.events.clone()),
+                    BROADCAST_SNAPSHOT_EVERY,
+                ),
+                announcer.clone(),
+            ),
+            templates: store(&pools, &announcer),
             pools,
             secrets,
             clock: Arc::new(SystemClock),
@@ -67,6 +84,8 @@ impl Infrastructure for PgInfrastructure {
     type Contacts = Store<Contact>;
     type PhoneNumbers = Store<PhoneNumber>;
     type Conversations = Store<Conversation>;
+    type Broadcasts = Store<Broadcast>;
+    type Templates = Store<Template>;
 
     fn contact_store(&self) -> &Self::Contacts {
         &self.contacts
@@ -78,6 +97,14 @@ impl Infrastructure for PgInfrastructure {
 
     fn conversation_store(&self) -> &Self::Conversations {
         &self.conversations
+    }
+
+    fn broadcast_store(&self) -> &Self::Broadcasts {
+        &self.broadcasts
+    }
+
+    fn template_store(&self) -> &Self::Templates {
+        &self.templates
     }
 
     fn clock(&self) -> &dyn Clock {
@@ -121,5 +148,142 @@ impl Infrastructure for PgInfrastructure {
         projections::contacts::ids_in_group(&**client, workspace, account_id, group)
             .await
             .map_err(AppError::internal)
+    }
+
+    async fn unwilling_contacts(
+        &self,
+        workspace: WorkspaceId,
+        account_id: Uuid,
+    ) -> Result<Vec<(String, RecipientStanding)>, AppError> {
+        let client = self.pools.queries.get().await.map_err(AppError::internal)?;
+        let rows = client
+            .query(
+                "SELECT phone, NOT is_opted_in, is_blocked FROM contacts \
+                 WHERE workspace_id = $1 AND account_id = $2 AND (NOT is_opted_in OR is_blocked)",
+                &[&workspace.0, &account_id],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                (
+                    row.get(0),
+                    RecipientStanding {
+                        opted_out: row.get(1),
+                        blocked: row.get(2),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    async fn failed_broadcast_recipients(
+        &self,
+        workspace: WorkspaceId,
+        broadcast_id: Uuid,
+    ) -> Result<Vec<E164>, AppError> {
+        let client = self.pools.queries.get().await.map_err(AppError::internal)?;
+        let rows = client
+            .query(
+                "SELECT r.phone FROM broadcast_recipients r JOIN broadcasts b USING (broadcast_id) \
+                 WHERE b.workspace_id = $1 AND r.broadcast_id = $2 AND r.status = 'failed' \
+                 ORDER BY r.position",
+                &[&workspace.0, &broadcast_id],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| E164::parse(row.get::<_, &str>(0)).ok())
+            .collect())
+    }
+
+    async fn due_scheduled_broadcasts(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(WorkspaceId, Uuid)>, AppError> {
+        let client = self.pools.queries.get().await.map_err(AppError::internal)?;
+        let rows = client
+            .query(
+                "SELECT workspace_id, broadcast_id FROM broadcasts \
+                 WHERE status = 'scheduled' AND scheduled_at <= $1 ORDER BY scheduled_at",
+                &[&now],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        Ok(rows
+            .iter()
+            .map(|row| (WorkspaceId(row.get(0)), row.get(1)))
+            .collect())
+    }
+
+    async fn finished_broadcasts(
+        &self,
+    ) -> Result<Vec<(WorkspaceId, Uuid, BroadcastCounts)>, AppError> {
+        let client = self.pools.queries.get().await.map_err(AppError::internal)?;
+        let rows = client
+            .query(
+                "SELECT workspace_id, broadcast_id, recipient_count, sent_count, delivered_count, \
+                        read_count, failed_count, skipped_count \
+                 FROM broadcasts WHERE status IN ('sending', 'paused') AND pending_count = 0",
+                &[],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        let count = |row: &tokio_postgres::Row, i: usize| row.get::<_, i32>(i).max(0) as u32;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                // The read model counts current statuses; the funnel counts how far each got.
+                let (sent, delivered, read) = (count(row, 3), count(row, 4), count(row, 5));
+                let counts = BroadcastCounts {
+                    total: count(row, 2),
+                    sent: sent + delivered + read,
+                    delivered: delivered + read,
+                    read,
+                    failed: count(row, 6),
+                    skipped: count(row, 7),
+                };
+                (WorkspaceId(row.get(0)), row.get(1), counts)
+            })
+            .collect())
+    }
+
+    async fn running_broadcasts_of_number(
+        &self,
+        phone_number_id: Uuid,
+    ) -> Result<Vec<(WorkspaceId, Uuid)>, AppError> {
+        let client = self.pools.queries.get().await.map_err(AppError::internal)?;
+        let rows = client
+            .query(
+                "SELECT workspace_id, broadcast_id FROM broadcasts \
+                 WHERE phone_number_id = $1 AND status = 'sending'",
+                &[&phone_number_id],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        Ok(rows
+            .iter()
+            .map(|row| (WorkspaceId(row.get(0)), row.get(1)))
+            .collect())
+    }
+
+    async fn phone_numbers_of_waba(
+        &self,
+        waba_id: &str,
+    ) -> Result<Vec<(WorkspaceId, Uuid, String)>, AppError> {
+        let client = self.pools.queries.get().await.map_err(AppError::internal)?;
+        let rows = client
+            .query(
+                "SELECT workspace_id, id, display_phone_number FROM phone_numbers WHERE waba_id = $1",
+                &[&waba_id],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        Ok(rows
+            .iter()
+            .map(|row| (WorkspaceId(row.get(0)), row.get(1), row.get(2)))
+            .collect())
     }
 }

@@ -35,6 +35,18 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0008_events_notify_after_commit",
         include_str!("../../../schema/migrations/0008_events_notify_after_commit.sql"),
     ),
+    (
+        "0009_broadcasts",
+        include_str!("../../../schema/migrations/0009_broadcasts.sql"),
+    ),
+    (
+        "0010_outbox_broadcasts_templates",
+        include_str!("../../../schema/migrations/0010_outbox_broadcasts_templates.sql"),
+    ),
+    (
+        "0011_templates",
+        include_str!("../../../schema/migrations/0011_templates.sql"),
+    ),
 ];
 
 /// Arbitrary key of the advisory lock that serializes migrations.

@@ -19,6 +19,18 @@ use uuid::Uuid;
 /// Slack added to each second of a number's pacing, for the jitter between a slot and the send.
 const PACING_ALLOWANCE_NANOS: i64 = 50_000_000;
 
+/// Recipients a number may message per 24 h when Meta has not told its tier: the entry tier.
+const ASSUMED_DAILY_RECIPIENTS: i64 = 250;
+
+/// How much a 130429 slows a number, and the most it can be slowed.
+const SLOWDOWN_STEP: f32 = 1.5;
+const MAX_SLOWDOWN: f32 = 8.0;
+/// The slowdown halves every this many seconds without another 130429.
+const SLOWDOWN_HALF_LIFE_SECS: f64 = 30.0;
+
+/// When a job held back by the messaging limit is looked at again.
+const TIER_RECHECK: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
 /// Pacing and lease settings.
 #[derive(Debug, Clone)]
 pub struct PacingConfig {
@@ -116,6 +128,8 @@ fn gcra_slot(
 struct Due {
     id: i64,
     kind: JobKind,
+    aggregate_id: String,
+    broadcast_id: Option<Uuid>,
     conversation_id: Uuid,
     message_id: Uuid,
     phone_number_id: Uuid,
@@ -123,6 +137,70 @@ struct Due {
     body: serde_json::Value,
     attempts: i32,
     reserved_slot: Option<DateTime<Utc>>,
+}
+
+/// A number's limits as the claim uses them.
+struct NumberLimits {
+    messages_per_second: Option<i32>,
+    /// Unique broadcast recipients per rolling 24 h; `None` is unlimited.
+    daily_recipients: Option<i64>,
+    /// How much slower than its throughput the number goes after a 130429.
+    slowdown: f32,
+}
+
+/// What is left of a number's messaging limit in this claim.
+struct TierAllowance {
+    remaining: i64,
+    /// Recipients already counted in the last 24 h (messaging them again costs nothing).
+    recent: std::collections::HashSet<String>,
+}
+
+impl PgOutboxQueue {
+    /// The messaging-limit allowance of each number with broadcast jobs in `due` that has a
+    /// limit. Numbers never seen get the assumed entry tier.
+    async fn tier_allowance(
+        &self,
+        tx: &tokio_postgres::Transaction<'_>,
+        due: &[Due],
+        limits: &HashMap<Uuid, NumberLimits>,
+    ) -> Result<HashMap<Uuid, TierAllowance>, AppError> {
+        let mut allowance = HashMap::new();
+        for job in due.iter().filter(|j| j.kind == JobKind::BroadcastSend) {
+            if allowance.contains_key(&job.phone_number_id) {
+                continue;
+            }
+            let daily = match limits.get(&job.phone_number_id) {
+                Some(limits) => limits.daily_recipients,
+                None => Some(ASSUMED_DAILY_RECIPIENTS),
+            };
+            let Some(daily) = daily else { continue };
+            let recipients: Vec<&str> = due
+                .iter()
+                .filter(|j| j.phone_number_id == job.phone_number_id)
+                .map(|j| j.recipient.as_str())
+                .collect();
+            let row = tx
+                .query_one(
+                    "SELECT count(*), \
+                            coalesce(array_agg(recipient) FILTER (WHERE recipient = ANY($2)), '{}') \
+                     FROM business_initiated_recipients \
+                     WHERE phone_number_id = $1 AND last_sent_at > now() - interval '24 hours'",
+                    &[&job.phone_number_id, &recipients],
+                )
+                .await
+                .map_err(AppError::internal)?;
+            let used: i64 = row.get(0);
+            let recent: Vec<String> = row.get(1);
+            allowance.insert(
+                job.phone_number_id,
+                TierAllowance {
+                    remaining: daily - used,
+                    recent: recent.into_iter().collect(),
+                },
+            );
+        }
+        Ok(allowance)
+    }
 }
 
 impl OutboxQueue for PgOutboxQueue {
@@ -139,10 +217,11 @@ impl OutboxQueue for PgOutboxQueue {
         .map_err(AppError::internal)?;
         let rows = tx
             .query(
-                "SELECT id, kind, conversation_id, message_id, phone_number_id, recipient, body, attempts, \
-                        reserved_slot, now() \
+                "SELECT id, kind, coalesce(conversation_id, '00000000-0000-0000-0000-000000000000'), \
+                        coalesce(message_id, '00000000-0000-0000-0000-000000000000'), phone_number_id, \
+                        recipient, body, attempts, reserved_slot, now(), aggregate_id, broadcast_id \
                  FROM outbox_jobs WHERE state = 'pending' AND not_before <= now() \
-                 ORDER BY not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED",
+                 ORDER BY priority, not_before, id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 &[&limit],
             )
             .await
@@ -155,11 +234,9 @@ impl OutboxQueue for PgOutboxQueue {
             .iter()
             .map(|row| Due {
                 id: row.get(0),
-                kind: if row.get::<_, &str>(1) == "mark_read" {
-                    JobKind::MarkRead
-                } else {
-                    JobKind::SendMessage
-                },
+                kind: JobKind::parse(row.get(1)),
+                aggregate_id: row.get(10),
+                broadcast_id: row.get(11),
                 conversation_id: row.get(2),
                 message_id: row.get(3),
                 phone_number_id: row.get(4),
@@ -176,7 +253,7 @@ impl OutboxQueue for PgOutboxQueue {
         for job in &due {
             keys.push(number_key(job.phone_number_id));
             numbers.push(job.phone_number_id);
-            if job.kind == JobKind::SendMessage {
+            if job.kind.is_send() {
                 keys.push(pair_key(job.phone_number_id, &job.recipient));
             }
         }
@@ -201,17 +278,28 @@ impl OutboxQueue for PgOutboxQueue {
             .iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect();
-        let rates: HashMap<Uuid, i32> = tx
+        let limits: HashMap<Uuid, NumberLimits> = tx
             .query(
-                "SELECT phone_number_id, messages_per_second FROM phone_number_throughput \
-                 WHERE phone_number_id = ANY($1)",
-                &[&numbers],
+                "SELECT phone_number_id, messages_per_second, \
+                        CASE WHEN tier_known THEN daily_recipients ELSE $2::integer END, \
+                        (1 + (slowdown - 1) * power(0.5::float8, extract(epoch FROM now() - coalesce(slowed_at, now()))::float8 / $3::float8))::real \
+                 FROM phone_number_throughput WHERE phone_number_id = ANY($1)",
+                &[&numbers, &(ASSUMED_DAILY_RECIPIENTS as i32), &SLOWDOWN_HALF_LIFE_SECS],
             )
             .await
             .map_err(AppError::internal)?
             .iter()
-            .map(|row| (row.get(0), row.get(1)))
+            .map(|row| {
+                let limits = NumberLimits {
+                    messages_per_second: row.get(1),
+                    daily_recipients: row.get::<_, Option<i32>>(2).map(i64::from),
+                    slowdown: row.get::<_, f32>(3).max(1.0),
+                };
+                (row.get(0), limits)
+            })
             .collect();
+        let mut allowance = self.tier_allowance(&tx, &due, &limits).await?;
+        let mut newly_counted: Vec<(Uuid, String)> = Vec::new();
 
         let pair_interval = chrono(self.pacing.pair_interval);
         let pair_tolerance = pair_interval * (self.pacing.pair_burst.max(1) as i32 - 1);
@@ -220,9 +308,23 @@ impl OutboxQueue for PgOutboxQueue {
         // (id, not_before, reserved_slot) of jobs put back for later.
         let mut deferred: Vec<(i64, DateTime<Utc>, Option<DateTime<Utc>>)> = Vec::new();
         for job in due {
+            if job.kind == JobKind::BroadcastSend {
+                if let Some(tier) = allowance.get_mut(&job.phone_number_id) {
+                    if !tier.recent.contains(&job.recipient) {
+                        if tier.remaining <= 0 {
+                            // The messaging limit is used up for now: look again later.
+                            deferred.push((job.id, now + TIER_RECHECK, job.reserved_slot));
+                            continue;
+                        }
+                        tier.remaining -= 1;
+                        tier.recent.insert(job.recipient.clone());
+                        newly_counted.push((job.phone_number_id, job.recipient.clone()));
+                    }
+                }
+            }
             let mut earliest = now;
             let mut reserved = job.reserved_slot;
-            if job.kind == JobKind::SendMessage && reserved.is_none() {
+            if job.kind.is_send() && reserved.is_none() {
                 let key = pair_key(job.phone_number_id, &job.recipient);
                 let (slot, next) = gcra_slot(tats[&key], now, pair_interval, pair_tolerance);
                 tats.insert(key, next);
@@ -236,16 +338,18 @@ impl OutboxQueue for PgOutboxQueue {
                 deferred.push((job.id, earliest, reserved));
                 continue;
             }
-            let per_second = rates
-                .get(&job.phone_number_id)
-                .copied()
+            let number = limits.get(&job.phone_number_id);
+            let per_second = number
+                .and_then(|n| n.messages_per_second)
                 .unwrap_or(self.pacing.default_messages_per_second as i32)
                 .max(1);
+            let slowdown = number.map_or(1.0, |n| n.slowdown) as f64;
             // `per_second` slots in every 1.05 s, not 1 s: sends leave a little after their slots,
             // unevenly (connection setup, scheduling), and Meta counts arrivals in any one-second
             // window, so exact spacing would graze the limit.
             let interval = chrono::Duration::nanoseconds(
-                (1_000_000_000 + PACING_ALLOWANCE_NANOS) / per_second as i64,
+                ((1_000_000_000 + PACING_ALLOWANCE_NANOS) as f64 * slowdown / per_second as f64)
+                    as i64,
             );
             let key = number_key(job.phone_number_id);
             let tat = tats[&key];
@@ -260,6 +364,8 @@ impl OutboxQueue for PgOutboxQueue {
             claimed.push(OutboxJob {
                 id: job.id,
                 kind: job.kind,
+                aggregate_id: job.aggregate_id,
+                broadcast_id: job.broadcast_id,
                 conversation_id: job.conversation_id,
                 message_id: MessageId(job.message_id),
                 phone_number_id: job.phone_number_id,
@@ -292,6 +398,18 @@ impl OutboxQueue for PgOutboxQueue {
                  FROM UNNEST($1::bigint[], $2::timestamptz[], $3::timestamptz[]) AS d(id, not_before, reserved) \
                  WHERE j.id = d.id",
                 &[&ids, &not_before, &reserved],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        }
+        if !newly_counted.is_empty() {
+            let numbers: Vec<Uuid> = newly_counted.iter().map(|c| c.0).collect();
+            let recipients: Vec<&str> = newly_counted.iter().map(|c| c.1.as_str()).collect();
+            tx.execute(
+                "INSERT INTO business_initiated_recipients (phone_number_id, recipient, last_sent_at) \
+                 SELECT n, r, now() FROM UNNEST($1::uuid[], $2::text[]) AS t(n, r) \
+                 ON CONFLICT (phone_number_id, recipient) DO UPDATE SET last_sent_at = now()",
+                &[&numbers, &recipients],
             )
             .await
             .map_err(AppError::internal)?;
@@ -349,6 +467,16 @@ impl OutboxQueue for PgOutboxQueue {
                 "UPDATE send_pace SET tat = greatest(tat, now()) + $2::bigint * interval '1 millisecond' \
                  WHERE key = $1",
                 &[&number_key(phone_number_id), &(pause.as_millis() as i64)],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        // And slow its pace from now on, until calm returns (the slowdown decays in `claim`).
+        client
+            .execute(
+                "INSERT INTO phone_number_throughput (phone_number_id, slowdown, slowed_at) \
+                 VALUES ($1, $2, now()) ON CONFLICT (phone_number_id) DO UPDATE \
+                 SET slowdown = least(greatest(phone_number_throughput.slowdown, 1) * $2, $3), slowed_at = now()",
+                &[&phone_number_id, &SLOWDOWN_STEP, &MAX_SLOWDOWN],
             )
             .await
             .map_err(AppError::internal)?;

@@ -2,8 +2,8 @@
 
 use super::commands::{BroadcastCommand, BroadcastDraft};
 use super::events::{
-    BroadcastEvent, BroadcastRecipient, BroadcastStatus, BroadcastTemplate,
-    PauseReason, SkippedRecipient,
+    BroadcastEvent, BroadcastRecipient, BroadcastStatus, BroadcastTemplate, PauseReason,
+    SkippedRecipient,
 };
 use super::MAX_RECIPIENTS_PER_ADD;
 use crate::{Issued, WorkspaceId, E164};
@@ -109,7 +109,10 @@ fn check_template(template: &BroadcastTemplate) -> Result<(), BroadcastError> {
     check_length("template.name", &template.name, 512)?;
     check_length("template.language", &template.language, 16)?;
     if template.components.iter().any(|c| !c.is_object()) {
-        return Err(invalid("template.components", "each component must be an object"));
+        return Err(invalid(
+            "template.components",
+            "each component must be an object",
+        ));
     }
     Ok(())
 }

@@ -27,7 +27,9 @@ pub enum BroadcastCommand {
     /// Removes recipients from a draft.
     RemoveRecipients(Vec<E164>),
     /// Schedules a draft for a future time (at most 30 days ahead).
-    Schedule { scheduled_at: DateTime<Utc> },
+    Schedule {
+        scheduled_at: DateTime<Utc>,
+    },
     /// Returns a scheduled broadcast to draft.
     CancelSchedule,
     /// Freezes the audience and starts sending. The application checked the template and the

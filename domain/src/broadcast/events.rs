@@ -168,9 +168,7 @@ impl PauseReason {
     pub fn describe(&self) -> String {
         match self {
             Self::Manual => "paused by a user".into(),
-            Self::QualityRed => {
-                "paused because Meta rated the phone number's quality RED".into()
-            }
+            Self::QualityRed => "paused because Meta rated the phone number's quality RED".into(),
             Self::TemplateUnavailable { status } => {
                 format!("paused because Meta set the template to {status}")
             }
@@ -207,13 +205,18 @@ pub enum BroadcastEvent {
         at: DateTime<Utc>,
     },
     /// Recipients taken out (only phones that were in).
-    BroadcastRecipientsRemoved { phones: Vec<E164>, at: DateTime<Utc> },
+    BroadcastRecipientsRemoved {
+        phones: Vec<E164>,
+        at: DateTime<Utc>,
+    },
     BroadcastScheduled {
         scheduled_at: DateTime<Utc>,
         at: DateTime<Utc>,
     },
     /// Back to draft.
-    BroadcastScheduleCancelled { at: DateTime<Utc> },
+    BroadcastScheduleCancelled {
+        at: DateTime<Utc>,
+    },
     /// The audience is frozen: every recipient not skipped gets one message.
     BroadcastStarted {
         template: TemplateSnapshot,
@@ -223,8 +226,13 @@ pub enum BroadcastEvent {
         trigger: StartTrigger,
         at: DateTime<Utc>,
     },
-    BroadcastPaused { reason: PauseReason, at: DateTime<Utc> },
-    BroadcastResumed { at: DateTime<Utc> },
+    BroadcastPaused {
+        reason: PauseReason,
+        at: DateTime<Utc>,
+    },
+    BroadcastResumed {
+        at: DateTime<Utc>,
+    },
     /// The recipients whose message failed get a new one (sending round `round`).
     BroadcastFailedRecipientsRetried {
         round: u32,
@@ -238,8 +246,12 @@ pub enum BroadcastEvent {
         counts: BroadcastCounts,
         at: DateTime<Utc>,
     },
-    BroadcastCancelled { at: DateTime<Utc> },
-    BroadcastDeleted { at: DateTime<Utc> },
+    BroadcastCancelled {
+        at: DateTime<Utc>,
+    },
+    BroadcastDeleted {
+        at: DateTime<Utc>,
+    },
 }
 
 impl BroadcastEvent {

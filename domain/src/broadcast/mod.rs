@@ -8,6 +8,7 @@
 mod aggregate;
 mod commands;
 mod events;
+mod message;
 #[cfg(test)]
 mod tests;
 
@@ -17,6 +18,7 @@ pub use events::{
     BroadcastCounts, BroadcastEvent, BroadcastRecipient, BroadcastStatus, BroadcastTemplate,
     PauseReason, SkipReason, SkippedRecipient, StartTrigger, TemplateSnapshot,
 };
+pub use message::recipient_message;
 
 use crate::conversation::MessageId;
 use crate::E164;

@@ -87,7 +87,11 @@ fn started(skipped: &[u64], audience: u32) -> Event {
     }
 }
 
-async fn run(given: Vec<Event>, command: Command, at: DateTime<Utc>) -> Result<Vec<Event>, BroadcastError> {
+async fn run(
+    given: Vec<Event>,
+    command: Command,
+    at: DateTime<Utc>,
+) -> Result<Vec<Event>, BroadcastError> {
     BroadcastTest::with(())
         .given(given)
         .when_async(Issued {
@@ -124,7 +128,9 @@ async fn a_broadcast_is_created_as_a_draft_with_its_recipients_deduplicated() {
         template: template(),
         recipients: vec![recipient(1), recipient(2), recipient(1)],
     };
-    let events = run(vec![], Command::CreateBroadcast(draft), t(0)).await.unwrap();
+    let events = run(vec![], Command::CreateBroadcast(draft), t(0))
+        .await
+        .unwrap();
     assert_eq!(events.len(), 2);
     assert_eq!(events[0], created());
     let Event::BroadcastRecipientsAdded { recipients, .. } = &events[1] else {
@@ -145,12 +151,25 @@ async fn creating_needs_a_name_and_a_template() {
         template: template(),
         recipients: vec![],
     };
-    let error = run(vec![], Command::CreateBroadcast(draft.clone()), t(0)).await.unwrap_err();
-    assert!(matches!(error, BroadcastError::Invalid { field: "name", .. }));
+    let error = run(vec![], Command::CreateBroadcast(draft.clone()), t(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        BroadcastError::Invalid { field: "name", .. }
+    ));
     draft.name = "ok".into();
     draft.template.language = String::new();
-    let error = run(vec![], Command::CreateBroadcast(draft), t(0)).await.unwrap_err();
-    assert!(matches!(error, BroadcastError::Invalid { field: "template.language", .. }));
+    let error = run(vec![], Command::CreateBroadcast(draft), t(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        BroadcastError::Invalid {
+            field: "template.language",
+            ..
+        }
+    ));
 }
 
 #[tokio::test]
@@ -165,16 +184,34 @@ async fn adding_skips_phones_already_in_and_refuses_more_than_a_thousand() {
     let Event::BroadcastRecipientsAdded { recipients, .. } = &events[0] else {
         panic!("added")
     };
-    assert_eq!(recipients.iter().map(|r| r.phone.clone()).collect::<Vec<_>>(), vec![phone(3)]);
+    assert_eq!(
+        recipients
+            .iter()
+            .map(|r| r.phone.clone())
+            .collect::<Vec<_>>(),
+        vec![phone(3)]
+    );
 
-    let only_duplicates = run(vec![created(), added(&[1])], Command::AddRecipients(vec![recipient(1)]), t(3))
-        .await
-        .unwrap();
+    let only_duplicates = run(
+        vec![created(), added(&[1])],
+        Command::AddRecipients(vec![recipient(1)]),
+        t(3),
+    )
+    .await
+    .unwrap();
     assert!(only_duplicates.is_empty());
 
     let too_many: Vec<_> = (0..1001).map(recipient).collect();
-    let error = run(vec![created()], Command::AddRecipients(too_many), t(3)).await.unwrap_err();
-    assert!(matches!(error, BroadcastError::Invalid { field: "recipients", .. }));
+    let error = run(vec![created()], Command::AddRecipients(too_many), t(3))
+        .await
+        .unwrap_err();
+    assert!(matches!(
+        error,
+        BroadcastError::Invalid {
+            field: "recipients",
+            ..
+        }
+    ));
 }
 
 #[tokio::test]
@@ -186,14 +223,22 @@ async fn removing_takes_out_only_recipients_that_are_in() {
     )
     .await
     .unwrap();
-    assert_eq!(events, vec![Event::BroadcastRecipientsRemoved { phones: vec![phone(2)], at: t(3) }]);
+    assert_eq!(
+        events,
+        vec![Event::BroadcastRecipientsRemoved {
+            phones: vec![phone(2)],
+            at: t(3)
+        }]
+    );
     let state = fold([created(), added(&[1, 2]), events[0].clone()]);
     assert_eq!(state.recipient_count(), 1);
 }
 
 #[tokio::test]
 async fn scheduling_needs_recipients_a_future_time_and_at_most_thirty_days() {
-    let schedule = |minutes| Command::Schedule { scheduled_at: t(minutes) };
+    let schedule = |minutes| Command::Schedule {
+        scheduled_at: t(minutes),
+    };
     assert_eq!(
         run(vec![created()], schedule(60), t(3)).await.unwrap_err(),
         BroadcastError::NoRecipients
@@ -201,24 +246,39 @@ async fn scheduling_needs_recipients_a_future_time_and_at_most_thirty_days() {
     let given = vec![created(), added(&[1])];
     assert!(matches!(
         run(given.clone(), schedule(3), t(3)).await.unwrap_err(),
-        BroadcastError::Invalid { field: "scheduledAt", .. }
+        BroadcastError::Invalid {
+            field: "scheduledAt",
+            ..
+        }
     ));
     assert!(matches!(
-        run(given.clone(), schedule(3 + 30 * 24 * 60 + 1), t(3)).await.unwrap_err(),
-        BroadcastError::Invalid { field: "scheduledAt", .. }
+        run(given.clone(), schedule(3 + 30 * 24 * 60 + 1), t(3))
+            .await
+            .unwrap_err(),
+        BroadcastError::Invalid {
+            field: "scheduledAt",
+            ..
+        }
     ));
-    let events = run(given.clone(), schedule(3 + 30 * 24 * 60), t(3)).await.unwrap();
+    let events = run(given.clone(), schedule(3 + 30 * 24 * 60), t(3))
+        .await
+        .unwrap();
     let mut all = given.clone();
     all.extend(events);
     let state = fold(all.clone());
     assert_eq!(state.status, BroadcastStatus::Scheduled);
     // Cancelling the schedule returns the draft; a draft's schedule cannot be cancelled.
-    let cancelled = run(all.clone(), Command::CancelSchedule, t(4)).await.unwrap();
+    let cancelled = run(all.clone(), Command::CancelSchedule, t(4))
+        .await
+        .unwrap();
     all.extend(cancelled);
     assert_eq!(fold(all.clone()).status, BroadcastStatus::Draft);
     assert!(matches!(
         run(all, Command::CancelSchedule, t(5)).await.unwrap_err(),
-        BroadcastError::WrongStatus { status: BroadcastStatus::Draft, .. }
+        BroadcastError::WrongStatus {
+            status: BroadcastStatus::Draft,
+            ..
+        }
     ));
 }
 
@@ -229,8 +289,14 @@ async fn starting_freezes_the_audience_without_the_skipped() {
         Command::Start {
             template: snapshot(),
             skipped: vec![
-                SkippedRecipient { phone: phone(2), reason: SkipReason::Blocked },
-                SkippedRecipient { phone: phone(9), reason: SkipReason::Blocked },
+                SkippedRecipient {
+                    phone: phone(2),
+                    reason: SkipReason::Blocked,
+                },
+                SkippedRecipient {
+                    phone: phone(9),
+                    reason: SkipReason::Blocked,
+                },
             ],
             trigger: StartTrigger::Schedule,
         },
@@ -238,11 +304,18 @@ async fn starting_freezes_the_audience_without_the_skipped() {
     )
     .await
     .unwrap();
-    let Event::BroadcastStarted { audience, skipped, .. } = &events[0] else {
+    let Event::BroadcastStarted {
+        audience, skipped, ..
+    } = &events[0]
+    else {
         panic!("started")
     };
     assert_eq!(*audience, 2);
-    assert_eq!(skipped.len(), 1, "a phone that is not a recipient is not reported");
+    assert_eq!(
+        skipped.len(),
+        1,
+        "a phone that is not a recipient is not reported"
+    );
     let mut all = vec![created(), added(&[1, 2, 3])];
     all.extend(events);
     let state = fold(all.clone());
@@ -251,8 +324,17 @@ async fn starting_freezes_the_audience_without_the_skipped() {
     assert!(!state.is_in_audience(&phone(2)));
     // Frozen: no more adds, no second start.
     assert!(matches!(
-        run(all.clone(), Command::AddRecipients(vec![recipient(4)]), t(3)).await.unwrap_err(),
-        BroadcastError::WrongStatus { status: BroadcastStatus::Sending, .. }
+        run(
+            all.clone(),
+            Command::AddRecipients(vec![recipient(4)]),
+            t(3)
+        )
+        .await
+        .unwrap_err(),
+        BroadcastError::WrongStatus {
+            status: BroadcastStatus::Sending,
+            ..
+        }
     ));
     assert!(matches!(
         run(all, start(), t(3)).await.unwrap_err(),
@@ -262,40 +344,85 @@ async fn starting_freezes_the_audience_without_the_skipped() {
 
 #[tokio::test]
 async fn an_empty_broadcast_cannot_start() {
-    assert_eq!(run(vec![created()], start(), t(2)).await.unwrap_err(), BroadcastError::NoRecipients);
+    assert_eq!(
+        run(vec![created()], start(), t(2)).await.unwrap_err(),
+        BroadcastError::NoRecipients
+    );
 }
 
 #[tokio::test]
 async fn pause_and_resume_only_while_sending_and_repeat_harmlessly() {
     let sending = vec![created(), added(&[1]), started(&[], 1)];
-    let paused = run(sending.clone(), Command::Pause(PauseReason::QualityRed), t(3)).await.unwrap();
+    let paused = run(
+        sending.clone(),
+        Command::Pause(PauseReason::QualityRed),
+        t(3),
+    )
+    .await
+    .unwrap();
     let mut all = sending.clone();
     all.extend(paused);
     let state = fold(all.clone());
     assert_eq!(state.status, BroadcastStatus::Paused);
     assert_eq!(state.pause_reason, Some(PauseReason::QualityRed));
-    assert!(run(all.clone(), Command::Pause(PauseReason::Manual), t(4)).await.unwrap().is_empty());
+    assert!(run(all.clone(), Command::Pause(PauseReason::Manual), t(4))
+        .await
+        .unwrap()
+        .is_empty());
     let resumed = run(all.clone(), Command::Resume, t(4)).await.unwrap();
     all.extend(resumed);
     assert_eq!(fold(all).status, BroadcastStatus::Sending);
     assert!(matches!(
-        run(vec![created()], Command::Pause(PauseReason::Manual), t(3)).await.unwrap_err(),
-        BroadcastError::WrongStatus { status: BroadcastStatus::Draft, .. }
+        run(vec![created()], Command::Pause(PauseReason::Manual), t(3))
+            .await
+            .unwrap_err(),
+        BroadcastError::WrongStatus {
+            status: BroadcastStatus::Draft,
+            ..
+        }
     ));
 }
 
 #[tokio::test]
 async fn completion_is_failed_when_nothing_was_sent() {
     let sending = vec![created(), added(&[1, 2]), started(&[], 2)];
-    let counts = BroadcastCounts { total: 2, sent: 1, failed: 1, ..Default::default() };
-    let events = run(sending.clone(), Command::Complete(counts), t(5)).await.unwrap();
-    assert!(matches!(events[0], Event::BroadcastCompleted { status: BroadcastStatus::Completed, .. }));
-    let counts = BroadcastCounts { total: 2, failed: 2, ..Default::default() };
-    let events = run(sending.clone(), Command::Complete(counts), t(5)).await.unwrap();
-    assert!(matches!(events[0], Event::BroadcastCompleted { status: BroadcastStatus::Failed, .. }));
+    let counts = BroadcastCounts {
+        total: 2,
+        sent: 1,
+        failed: 1,
+        ..Default::default()
+    };
+    let events = run(sending.clone(), Command::Complete(counts), t(5))
+        .await
+        .unwrap();
+    assert!(matches!(
+        events[0],
+        Event::BroadcastCompleted {
+            status: BroadcastStatus::Completed,
+            ..
+        }
+    ));
+    let counts = BroadcastCounts {
+        total: 2,
+        failed: 2,
+        ..Default::default()
+    };
+    let events = run(sending.clone(), Command::Complete(counts), t(5))
+        .await
+        .unwrap();
+    assert!(matches!(
+        events[0],
+        Event::BroadcastCompleted {
+            status: BroadcastStatus::Failed,
+            ..
+        }
+    ));
     let mut all = sending;
     all.extend(events);
-    assert!(run(all, Command::Complete(counts), t(6)).await.unwrap().is_empty());
+    assert!(run(all, Command::Complete(counts), t(6))
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -310,12 +437,20 @@ async fn retrying_the_failed_opens_a_new_round_for_audience_members_only() {
             at: t(5),
         },
     ];
-    let events = run(done.clone(), Command::RetryFailed(vec![phone(1), phone(3), phone(8)]), t(6))
-        .await
-        .unwrap();
+    let events = run(
+        done.clone(),
+        Command::RetryFailed(vec![phone(1), phone(3), phone(8)]),
+        t(6),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         events,
-        vec![Event::BroadcastFailedRecipientsRetried { round: 1, phones: vec![phone(1)], at: t(6) }]
+        vec![Event::BroadcastFailedRecipientsRetried {
+            round: 1,
+            phones: vec![phone(1)],
+            at: t(6)
+        }]
     );
     let mut all = done;
     all.extend(events);
@@ -336,8 +471,13 @@ async fn retrying_the_failed_opens_a_new_round_for_audience_members_only() {
 async fn only_drafts_and_cancelled_broadcasts_can_be_deleted() {
     let sending = vec![created(), added(&[1]), started(&[], 1)];
     assert!(matches!(
-        run(sending.clone(), Command::Delete, t(3)).await.unwrap_err(),
-        BroadcastError::WrongStatus { status: BroadcastStatus::Sending, .. }
+        run(sending.clone(), Command::Delete, t(3))
+            .await
+            .unwrap_err(),
+        BroadcastError::WrongStatus {
+            status: BroadcastStatus::Sending,
+            ..
+        }
     ));
     let cancelled = run(sending.clone(), Command::Cancel, t(3)).await.unwrap();
     let mut all = sending;
@@ -349,7 +489,10 @@ async fn only_drafts_and_cancelled_broadcasts_can_be_deleted() {
         broadcast.apply(event);
     }
     assert!(broadcast.state.is_none() && broadcast.deleted);
-    assert_eq!(run(all, Command::Resume, t(5)).await.unwrap_err(), BroadcastError::NotFound);
+    assert_eq!(
+        run(all, Command::Resume, t(5)).await.unwrap_err(),
+        BroadcastError::NotFound
+    );
 }
 
 #[tokio::test]

@@ -1462,15 +1462,27 @@ fn broadcast_send(outcome: Result<Wamid, MetaFailure>) -> Command {
 
 #[tokio::test]
 async fn a_broadcast_send_starts_the_conversation_and_records_the_accepted_message() {
-    let events = run(vec![], broadcast_send(Ok(wamid("wamid.B1"))), t(1)).await.unwrap();
+    let events = run(vec![], broadcast_send(Ok(wamid("wamid.B1"))), t(1))
+        .await
+        .unwrap();
     assert!(matches!(events[0], Event::ConversationStarted { .. }));
-    let Event::MessageQueued { broadcast_id, message_id, .. } = &events[1] else {
+    let Event::MessageQueued {
+        broadcast_id,
+        message_id,
+        ..
+    } = &events[1]
+    else {
         panic!("queued: {events:?}")
     };
-    assert_eq!((*broadcast_id, *message_id), (Some(Uuid::from_u128(70)), msg(7)));
+    assert_eq!(
+        (*broadcast_id, *message_id),
+        (Some(Uuid::from_u128(70)), msg(7))
+    );
     assert_eq!(events[2], accepted(msg(7), "wamid.B1", t(1)));
     // Recording it again (a job repeated after a restart) changes nothing.
-    let again = run(events, broadcast_send(Ok(wamid("wamid.B2"))), t(2)).await.unwrap();
+    let again = run(events, broadcast_send(Ok(wamid("wamid.B2"))), t(2))
+        .await
+        .unwrap();
     assert!(again.is_empty());
 }
 
@@ -1482,7 +1494,9 @@ async fn a_failed_broadcast_send_is_recorded_as_failed() {
         message: None,
         details: None,
     };
-    let events = run(vec![started()], broadcast_send(Err(failure.clone())), t(1)).await.unwrap();
+    let events = run(vec![started()], broadcast_send(Err(failure.clone())), t(1))
+        .await
+        .unwrap();
     assert_eq!(events.len(), 2);
     assert!(matches!(&events[1], Event::MessageFailed { failure: f, .. } if *f == failure));
 }
@@ -1513,10 +1527,17 @@ async fn a_status_before_the_broadcast_send_is_recorded_is_held_then_applied() {
     let held = run(vec![], hold.clone(), t(2)).await.unwrap();
     assert!(matches!(held[0], Event::ConversationStarted { .. }));
     assert!(matches!(held[1], Event::DeliveryStatusHeld { .. }));
-    assert!(run(held.clone(), hold, t(2)).await.unwrap().is_empty(), "held once");
-    let recorded = run(held, broadcast_send(Ok(wamid("wamid.B1"))), t(3)).await.unwrap();
     assert!(
-        recorded.iter().any(|e| matches!(e, Event::MessageDelivered { message_id, .. } if *message_id == msg(7))),
+        run(held.clone(), hold, t(2)).await.unwrap().is_empty(),
+        "held once"
+    );
+    let recorded = run(held, broadcast_send(Ok(wamid("wamid.B1"))), t(3))
+        .await
+        .unwrap();
+    assert!(
+        recorded.iter().any(
+            |e| matches!(e, Event::MessageDelivered { message_id, .. } if *message_id == msg(7))
+        ),
         "{recorded:?}"
     );
 }

@@ -41,11 +41,15 @@ pub enum PhoneNumberCommand {
         messaging_limit: Option<MessagingLimitTier>,
     },
     /// Meta sent a registration code by `method` (`SMS` or `VOICE`).
-    RecordCodeRequested { method: String },
+    RecordCodeRequested {
+        method: String,
+    },
     /// Meta accepted the registration code: the number is verified.
     RecordCodeVerified,
     /// The business profile was changed on Meta; the fields that were sent, with their values.
-    RecordBusinessProfileUpdated { changes: serde_json::Value },
+    RecordBusinessProfileUpdated {
+        changes: serde_json::Value,
+    },
     /// An `account_update` webhook for the number's WABA.
     RecordAccountUpdate {
         event: String,

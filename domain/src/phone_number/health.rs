@@ -41,7 +41,9 @@ impl FromStr for QualityRating {
             "YELLOW" | "MEDIUM" => Ok(Self::Yellow),
             "RED" | "LOW" => Ok(Self::Red),
             "NA" | "UNKNOWN" => Ok(Self::Unknown),
-            other => Err(format!("'{other}' is not a quality rating (GREEN, YELLOW, RED, UNKNOWN)")),
+            other => Err(format!(
+                "'{other}' is not a quality rating (GREEN, YELLOW, RED, UNKNOWN)"
+            )),
         }
     }
 }
@@ -122,7 +124,9 @@ impl FromStr for MessagingLimitTier {
         Self::ALL
             .into_iter()
             .find(|tier| tier.as_str() == upper)
-            .ok_or_else(|| format!("'{s}' is not a messaging-limit tier (TIER_250 … TIER_UNLIMITED)"))
+            .ok_or_else(|| {
+                format!("'{s}' is not a messaging-limit tier (TIER_250 … TIER_UNLIMITED)")
+            })
     }
 }
 

@@ -351,6 +351,40 @@ async fn a_server_killed_mid_burst_loses_no_message_and_sends_none_twice() {
     let mut server = serve();
     wait_until_up(&http, &format!("{api}/healthz")).await;
 
+    // The template the burst sends: created through the API, approved by the sandbox's review.
+    let account = domain::phone_number::phone_number_id("100000000000077");
+    let answer = http
+        .post(format!("{api}/v1/whatsapp/templates"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({
+            "accountId": account, "name": "crash_test", "category": "UTILITY",
+            "language": "en_US", "components": [{"type": "BODY", "text": "Crash test"}],
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+    let mut approved = false;
+    for _ in 0..200 {
+        let template: Value = http
+            .get(format!(
+                "{api}/v1/whatsapp/templates/crash_test?accountId={account}"
+            ))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if template["template"]["status"] == "APPROVED" {
+            approved = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(approved, "the sandbox never approved the template");
+
     // A burst of sends from 16 clients; the server dies partway through.
     let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
     let mut clients = Vec::new();

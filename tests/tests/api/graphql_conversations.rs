@@ -237,6 +237,8 @@ async fn conversations_are_listed_filtered_and_paged_by_cursor() {
 #[tokio::test]
 async fn send_text_inside_the_window_reaches_read_with_its_status_history() {
     let app = TestApp::spawn().await;
+    app.approved_template("order_update", "Your order {{1}} is ready")
+        .await;
     customer_writes(&app, &app.workspace, ALICE, "Is my order shipped?").await;
     wait_for_conversations(&app, 1).await;
     let conversation = conversation_of(&app, ALICE).await;
@@ -305,7 +307,8 @@ async fn send_text_inside_the_window_reaches_read_with_its_status_history() {
                 "phoneNumberId": app.workspace.meta_phone_number_id,
                 "to": ALICE,
                 "content": { "type": "template", "template": {
-                    "name": "order_update", "language": { "code": "en_US" } } },
+                    "name": "order_update", "language": { "code": "en_US" },
+                    "components": [{ "type": "body", "parameters": [{ "type": "text", "text": "7" }] }] } },
             } }),
         )
         .await,
@@ -596,6 +599,8 @@ const STATUSES: &str =
 #[tokio::test]
 async fn subscriptions_report_inbound_messages_and_every_status_up_to_read() {
     let app = TestApp::spawn().await;
+    app.approved_template("order_update", "Your order {{1}} is ready")
+        .await;
     let mut socket = ws_connect(
         &app,
         json!({ "Authorization": format!("Bearer {}", app.workspace.token) }),

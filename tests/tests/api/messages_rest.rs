@@ -74,6 +74,8 @@ fn template_body(app: &TestApp) -> Value {
 #[tokio::test]
 async fn a_text_to_a_closed_window_is_refused_and_a_template_reaches_read() {
     let app = TestApp::spawn().await;
+    app.approved_template("order_update", "Your order {{1}} is ready")
+        .await;
     let (status, body) = post(
         &app,
         "/api/v2/external/messages/send",
@@ -116,6 +118,8 @@ async fn a_text_to_a_closed_window_is_refused_and_a_template_reaches_read() {
 #[tokio::test]
 async fn after_the_customer_writes_free_text_flows_and_the_inbox_shows_it() {
     let app = TestApp::spawn().await;
+    app.approved_template("order_update", "Your order {{1}} is ready")
+        .await;
     customer_writes(&app, "Where is my order?").await;
     let (status, body) = post(&app, "/api/v2/external/messages/send", json!({
         "phoneNumberId": app.workspace.phone_number.to_string(), "to": CUSTOMER_WA_ID,
@@ -382,6 +386,8 @@ async fn upload(app: &TestApp, bytes: Vec<u8>, mime: &str) -> (u16, Value) {
 #[tokio::test]
 async fn uploaded_media_can_be_sent_and_meta_s_size_limits_are_413() {
     let app = TestApp::spawn().await;
+    app.approved_template("order_update", "Your order {{1}} is ready")
+        .await;
     customer_writes(&app, "send me the photo").await;
     let (status, body) = upload(&app, png(2048), "image/png").await;
     assert_eq!(status, 200, "{body}");

@@ -98,6 +98,8 @@ async fn free_text_outside_the_window_is_refused_before_meta_sees_it() {
 #[tokio::test]
 async fn a_template_goes_from_queued_to_read_with_our_id_in_the_callback_data() {
     let app = TestApp::spawn().await;
+    app.approved_template("order_update", "Your order {{1}} is ready")
+        .await;
     let message_id = send(&app, template("order_update")).await.unwrap();
     let events = wait_for_event(&app, "MessageRead", 1).await;
     assert_eq!(
@@ -124,6 +126,8 @@ async fn a_template_goes_from_queued_to_read_with_our_id_in_the_callback_data() 
 #[tokio::test]
 async fn an_inbound_message_opens_the_window_for_free_text_and_mark_read_reaches_meta() {
     let app = TestApp::spawn().await;
+    app.approved_template("order_update", "Your order {{1}} is ready")
+        .await;
     let inbound = inbound_text(&app, "Hi, is my order shipped?").await;
     wait_for_event(&app, "InboundMessageReceived", 1).await;
     send(&app, text("Yes, it left this morning."))
@@ -166,6 +170,8 @@ async fn a_redelivered_inbound_webhook_changes_nothing() {
 #[tokio::test]
 async fn permanent_failures_are_recorded_with_meta_s_code_and_not_retried() {
     let app = TestApp::spawn().await;
+    app.approved_template("order_update", "Your order {{1}} is ready")
+        .await;
     app.sandbox
         .state()
         .update_config(&json!({"fail_recipients": {CUSTOMER_WA_ID: 131026}}))
@@ -189,6 +195,9 @@ async fn permanent_failures_are_recorded_with_meta_s_code_and_not_retried() {
 #[tokio::test]
 async fn throughput_errors_are_retried_until_meta_accepts() {
     let app = TestApp::spawn().await;
+    for name in ["first", "second", "third"] {
+        app.approved_template(name, "Hello {{1}}").await;
+    }
     app.sandbox
         .state()
         .update_config(&json!({"throughput_limit_mps": 1}))
@@ -261,6 +270,8 @@ async fn the_webhook_handshake_echoes_the_challenge_only_for_the_right_token() {
 #[tokio::test]
 async fn statuses_that_overtake_the_send_answer_are_held_and_applied() {
     let app = TestApp::spawn().await;
+    app.approved_template("order_update", "Your order {{1}} is ready")
+        .await;
     // Meta answers the send slowly and delivers its statuses in reverse order: read, delivered
     // and sent can all arrive before the outbox has recorded the acceptance.
     app.sandbox
@@ -302,6 +313,7 @@ async fn statuses_that_overtake_the_send_answer_are_held_and_applied() {
 #[tokio::test]
 async fn the_outbox_paces_a_number_below_meta_s_throughput_limit() {
     let app = TestApp::spawn().await;
+    app.approved_template("pacing", "Pacing {{1}}").await;
     let queue = store::outbox::PgOutboxQueue::new(
         app.app.infra.pools.queries.clone(),
         store::outbox::PacingConfig::default(),

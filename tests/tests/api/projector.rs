@@ -739,8 +739,12 @@ async fn a_rebuild_reproduces_the_read_models_exactly() {
         .await
         .unwrap()
         .get(0);
-    // Each projection reads the events of its own aggregate type, and together they cover the log.
-    assert_eq!(folded, events as u64);
+    // Each projection reads the events of the aggregate types it folds; together they cover the
+    // log (some types, like phone numbers, feed more than one projection).
+    assert!(
+        folded >= events as u64,
+        "{folded} folded, {events} in the log"
+    );
     assert!(reports >= 2);
     assert_eq!(dump(&db, "contacts").await, contacts_before);
     assert_eq!(dump(&db, "phone_numbers").await, numbers_before);
