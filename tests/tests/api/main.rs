@@ -1,6 +1,7 @@
 //! Black-box API tests: real PostgreSQL, real HTTP. One binary, a module per feature.
 
 mod bad_input;
+mod broadcasts;
 mod broadcasts_projection;
 mod cli;
 mod contacts;
