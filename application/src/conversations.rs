@@ -356,6 +356,7 @@ impl<I: Infrastructure> Application<I> {
             // Our id came back, but the conversation does not exist yet: a broadcast's send
             // whose outcome is not recorded yet. Hold the status in a new conversation.
             Err(AppError::NotFound(_)) if status.message_id.is_some() => {
+                let message_id = status.message_id.expect("checked above");
                 self.conversation_command(
                     number.workspace_id,
                     &context,
@@ -364,6 +365,7 @@ impl<I: Infrastructure> Application<I> {
                         phone_number_id,
                         customer_wa_id: status.recipient_wa_id,
                         wamid: status.wamid,
+                        message_id,
                         status: status.status,
                         at: status.at,
                     },
@@ -463,16 +465,31 @@ impl<I: Infrastructure> Application<I> {
         Ok(())
     }
 
-    /// Whether a broadcast's message is already recorded (Meta answered an earlier attempt).
-    pub async fn broadcast_message_recorded(
+    /// What an earlier attempt of a broadcast's send left behind: the message recorded, or a
+    /// status naming our id held (Meta accepted it; the crash came before the recording).
+    pub async fn broadcast_send_trace(
         &self,
         conversation_id: Uuid,
         message_id: MessageId,
-    ) -> Result<bool, AppError> {
-        Ok(self
-            .outbound_message(conversation_id, message_id)
-            .await?
-            .is_some())
+    ) -> Result<SendTrace, AppError> {
+        let mut loaded = self
+            .infra
+            .conversation_store()
+            .load_aggregate(&conversation_id.to_string())
+            .await
+            .map_err(AppError::internal)?;
+        let conversation: &mut Conversation = loaded.aggregate();
+        let Some(state) = conversation.state.as_ref() else {
+            return Ok(SendTrace::None);
+        };
+        if state.messages.contains_key(&message_id) {
+            return Ok(SendTrace::Recorded);
+        }
+        Ok(state
+            .held_statuses
+            .iter()
+            .find(|held| held.message_id == Some(message_id))
+            .map_or(SendTrace::None, |held| SendTrace::AcceptedAs(held.wamid.clone())))
     }
 
     /// The Meta id and the opened access token of a registered number, for the outbox.
@@ -498,6 +515,17 @@ impl<I: Infrastructure> Application<I> {
             access_token,
         }))
     }
+}
+
+/// What an earlier attempt of a send left behind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendTrace {
+    /// Nothing: send it.
+    None,
+    /// The message and Meta's answer are recorded: nothing to do.
+    Recorded,
+    /// Meta accepted it under this wamid (a status said so) but the answer was not recorded.
+    AcceptedAs(Wamid),
 }
 
 /// A broadcast's send to one recipient, with Meta's answer.

@@ -21,7 +21,7 @@ pub use command_bus::{contains_nul, CommandBus, Committed};
 pub use contacts::{BulkAction, BulkOutcome, ContactInput, ImportOutcome};
 pub use context::{Actor, RequestContext};
 pub use conversations::{
-    customer_wa_id, BroadcastSendOutcome, InboundFromMeta, MetaCredentials, OutboundMessage,
+    customer_wa_id, BroadcastSendOutcome, SendTrace, InboundFromMeta, MetaCredentials, OutboundMessage,
     PhoneNumberRef, QueuedMessage, Routed, StatusFromMeta,
 };
 pub use error::{AppError, ErrorCode};

@@ -12,7 +12,7 @@
 //! webhook for it arrived before the lease ran out: a window of one database commit after Meta's
 //! response, widened only if Meta's webhooks are late by more than the lease.
 
-use crate::{AppError, Application, Infrastructure, MetaCredentials};
+use crate::{AppError, Application, Infrastructure, MetaCredentials, SendTrace};
 use chrono::{DateTime, Utc};
 use domain::conversation::{MessageId, MetaFailure, Wamid};
 use serde_json::Value;
@@ -301,10 +301,6 @@ where
     Q: OutboxQueue,
     G: MetaGateway + crate::MetaManagement,
 {
-    if job.attempts > 1 && already_done(app, &job).await? {
-        // An earlier attempt got through (we crashed before closing the job).
-        return queue.finish(job.id, None).await;
-    }
     let credentials = app.meta_credentials(job.phone_number_id).await?;
     let (workspace_id, meta_id, token) = match credentials {
         Some(MetaCredentials {
@@ -323,6 +319,17 @@ where
         }
         None => return fail(app, queue, &job, no_credentials("the number was removed")).await,
     };
+    if job.attempts > 1 {
+        // An earlier attempt may have got through (we crashed before closing the job).
+        match earlier_attempt(app, &job).await? {
+            SendTrace::Recorded => return queue.finish(job.id, None).await,
+            SendTrace::AcceptedAs(wamid) => {
+                record_outcome(app, workspace_id, &job, Ok(wamid)).await?;
+                return queue.finish(job.id, None).await;
+            }
+            SendTrace::None => {}
+        }
+    }
     let slot =
         tokio::time::Instant::now() + (job.send_at - Utc::now()).to_std().unwrap_or_default();
     let at = spacing.next(job.phone_number_id, slot, job.spacing);
@@ -408,24 +415,25 @@ async fn fail<I: Infrastructure, Q: OutboxQueue>(
     queue.finish(job.id, Some(&summary)).await
 }
 
-/// Whether an earlier attempt of the job already reached Meta and was recorded.
-async fn already_done<I: Infrastructure>(
+/// What an earlier attempt of the job left behind.
+async fn earlier_attempt<I: Infrastructure>(
     app: &Application<I>,
     job: &OutboxJob,
-) -> Result<bool, AppError> {
+) -> Result<SendTrace, AppError> {
+    let recorded = |done: bool| if done { SendTrace::Recorded } else { SendTrace::None };
     match job.kind {
-        JobKind::SendMessage => {
-            app.message_was_accepted(job.conversation_id, job.message_id)
-                .await
-        }
+        JobKind::SendMessage => app
+            .message_was_accepted(job.conversation_id, job.message_id)
+            .await
+            .map(recorded),
         JobKind::BroadcastSend => {
-            app.broadcast_message_recorded(job.conversation_id, job.message_id)
+            app.broadcast_send_trace(job.conversation_id, job.message_id)
                 .await
         }
         JobKind::CreateTemplate | JobKind::EditTemplate | JobKind::DeleteTemplate => {
-            crate::templates::template_job_done(app, job).await
+            crate::templates::template_job_done(app, job).await.map(recorded)
         }
-        JobKind::MarkRead => Ok(false),
+        JobKind::MarkRead => Ok(SendTrace::None),
     }
 }
 

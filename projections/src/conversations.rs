@@ -1571,6 +1571,7 @@ mod tests {
             queued(1, "hi", t(0)),
             ConversationEvent::DeliveryStatusHeld {
                 wamid: wamid("wamid.OUT"),
+                message_id: None,
                 status: ReportedStatus::Read,
                 at: t(2),
             },

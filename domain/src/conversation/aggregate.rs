@@ -127,6 +127,9 @@ pub struct MessageState {
 pub struct HeldStatus {
     /// The wamid reported on.
     pub wamid: Wamid,
+    /// Our id of the message, when Meta echoed it.
+    #[serde(default)]
+    pub message_id: Option<MessageId>,
     /// What Meta reported.
     pub status: ReportedStatus,
     /// When it happened (Meta's timestamp).
@@ -304,12 +307,13 @@ impl Conversation {
                 phone_number_id,
                 customer_wa_id,
                 wamid,
+                message_id,
                 status,
                 at: reported_at,
             } => {
                 let (started, state) =
                     self.open(workspace_id, phone_number_id, customer_wa_id, at)?;
-                let held = state.record_status(wamid, None, status, reported_at);
+                let held = state.record_status(wamid, Some(message_id), status, reported_at);
                 if held.is_empty() {
                     return Ok(vec![]);
                 }
@@ -638,6 +642,7 @@ impl ConversationState {
                 // answer: Meta has the message under this wamid, so record the acceptance now.
                 let reported = HeldStatus {
                     wamid: wamid.clone(),
+                    message_id: Some(id),
                     status,
                     at,
                 };
@@ -651,7 +656,12 @@ impl ConversationState {
         if already_held {
             return vec![];
         }
-        vec![ConversationEvent::DeliveryStatusHeld { wamid, status, at }]
+        vec![ConversationEvent::DeliveryStatusHeld {
+            wamid,
+            message_id,
+            status,
+            at,
+        }]
     }
 
     fn mark_read(&self, at: DateTime<Utc>) -> Vec<ConversationEvent> {
@@ -752,9 +762,17 @@ impl ConversationState {
                 at,
                 ..
             } => self.record_delivery(message_id, &ReportedStatus::Failed(failure), at),
-            ConversationEvent::DeliveryStatusHeld { wamid, status, at } => {
-                self.held_statuses.push(HeldStatus { wamid, status, at })
-            }
+            ConversationEvent::DeliveryStatusHeld {
+                wamid,
+                message_id,
+                status,
+                at,
+            } => self.held_statuses.push(HeldStatus {
+                wamid,
+                message_id,
+                status,
+                at,
+            }),
             ConversationEvent::InboundMessageReceived {
                 message_id,
                 wamid,

@@ -119,6 +119,8 @@ pub enum ConversationCommand {
         customer_wa_id: String,
         /// The message's wamid.
         wamid: Wamid,
+        /// Our id of the message, echoed by Meta.
+        message_id: MessageId,
         /// What Meta reported.
         status: ReportedStatus,
         /// When it happened, by Meta's `timestamp`.

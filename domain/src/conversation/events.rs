@@ -96,6 +96,10 @@ pub enum ConversationEvent {
     DeliveryStatusHeld {
         /// The wamid reported on.
         wamid: Wamid,
+        /// Our id of the message, when Meta echoed it (`biz_opaque_callback_data`): proof that
+        /// Meta accepted that message, so a send repeated after a crash can be skipped.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_id: Option<MessageId>,
         /// What Meta reported.
         status: ReportedStatus,
         /// When it happened (Meta's timestamp).

@@ -783,6 +783,7 @@ async fn a_status_for_an_unknown_wamid_is_held_once() {
     let report = status("wamid.OUT1", ReportedStatus::Delivered, t(2));
     let held = Event::DeliveryStatusHeld {
         wamid: wamid("wamid.OUT1"),
+        message_id: None,
         status: ReportedStatus::Delivered,
         at: t(2),
     };
@@ -808,16 +809,19 @@ async fn held_statuses_are_applied_in_their_order_when_the_acceptance_names_them
         queued(msg(1), template(), t(0)),
         Event::DeliveryStatusHeld {
             wamid: wamid("wamid.OUT1"),
+            message_id: None,
             status: ReportedStatus::Read,
             at: t(3),
         },
         Event::DeliveryStatusHeld {
             wamid: wamid("wamid.OUT1"),
+            message_id: None,
             status: ReportedStatus::Delivered,
             at: t(2),
         },
         Event::DeliveryStatusHeld {
             wamid: wamid("wamid.OTHER"),
+            message_id: None,
             status: ReportedStatus::Sent,
             at: t(2),
         },
@@ -849,6 +853,7 @@ async fn held_statuses_are_applied_in_their_order_when_the_acceptance_names_them
         state.held_statuses,
         vec![HeldStatus {
             wamid: wamid("wamid.OTHER"),
+            message_id: None,
             status: ReportedStatus::Sent,
             at: t(2),
         }],
@@ -863,6 +868,7 @@ async fn a_held_failure_is_kept_when_the_acceptance_arrives() {
         queued(msg(1), template(), t(0)),
         Event::DeliveryStatusHeld {
             wamid: wamid("wamid.OUT1"),
+            message_id: None,
             status: ReportedStatus::Failed(failure(131047)),
             at: t(2),
         },
@@ -1142,6 +1148,7 @@ fn events_are_versioned_and_round_trip_through_json() {
         accepted(msg(1), "wamid.OUT1", t(2)),
         Event::DeliveryStatusHeld {
             wamid: wamid("wamid.OUT2"),
+            message_id: None,
             status: ReportedStatus::Failed(failure(131047)),
             at: t(3),
         },
@@ -1521,6 +1528,7 @@ async fn a_status_before_the_broadcast_send_is_recorded_is_held_then_applied() {
         phone_number_id: phone(),
         customer_wa_id: WA_ID.into(),
         wamid: wamid("wamid.B1"),
+        message_id: msg(7),
         status: ReportedStatus::Delivered,
         at: t(2),
     };

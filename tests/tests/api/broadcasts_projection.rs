@@ -668,6 +668,7 @@ async fn broadcasts_follow_their_events_and_their_recipients_messages() {
             phone_number_id: number,
             customer_wa_id: phone(G).wa_id().to_string(),
             wamid: wamid("wamid.G0"),
+            message_id: message(G, 0),
             status: ReportedStatus::Delivered,
             at: t(62),
         },
