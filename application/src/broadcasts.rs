@@ -233,6 +233,20 @@ impl<I: Infrastructure> Application<I> {
         broadcast_id: Uuid,
         command: BroadcastCommand,
     ) -> Result<Freshness, AppError> {
+        if matches!(command, BroadcastCommand::Resume) {
+            // Resuming with a template Meta paused or disabled would only fail every send.
+            let state = self.broadcast_state(context, broadcast_id).await?;
+            let (_, number) = self
+                .resolve_phone_number(context, &PhoneNumberRef::Id(state.phone_number_id))
+                .await?;
+            self.approved_template_snapshot(
+                context.workspace_id,
+                &number.waba_id,
+                &state.template.name,
+                &state.template.language,
+            )
+            .await?;
+        }
         let committed = self
             .broadcast_command(context, broadcast_id, command)
             .await?;
@@ -455,6 +469,15 @@ impl<I: Infrastructure> Application<I> {
             .infra
             .running_broadcasts_of_number(phone_number_id)
             .await?;
+        self.pause_broadcasts(running, reason).await
+    }
+
+    /// Pauses these running broadcasts, saying why; counts those it paused.
+    pub(crate) async fn pause_broadcasts(
+        &self,
+        running: Vec<(WorkspaceId, Uuid)>,
+        reason: PauseReason,
+    ) -> Result<usize, AppError> {
         let mut paused = 0;
         for (workspace_id, broadcast_id) in running {
             let context = system_context(workspace_id, &format!("pause:{broadcast_id}"));

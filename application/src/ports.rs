@@ -109,6 +109,12 @@ pub trait Infrastructure: Send + Sync + 'static {
         phone_number_id: Uuid,
     ) -> impl Future<Output = Result<Vec<(WorkspaceId, Uuid)>, AppError>> + Send;
 
+    /// The broadcasts sending now with a template (the Template aggregate's id).
+    fn running_broadcasts_of_template(
+        &self,
+        template_id: Uuid,
+    ) -> impl Future<Output = Result<Vec<(WorkspaceId, Uuid)>, AppError>> + Send;
+
     /// The registered numbers of a WABA: workspace, our id, display number (read model).
     fn phone_numbers_of_waba(
         &self,

@@ -9,7 +9,7 @@ use crate::{
     JobKind, PhoneNumberRef, RequestContext,
 };
 use cqrs_es::{AggregateContext, EventStore};
-use domain::broadcast::TemplateSnapshot;
+use domain::broadcast::{PauseReason, TemplateSnapshot};
 use domain::conversation::{MetaFailure, OutboundContent, Wamid};
 use domain::template::{
     template_id, Template, TemplateCategory, TemplateCommand, TemplateComponent, TemplateDraft,
@@ -369,7 +369,7 @@ impl<I: Infrastructure> Application<I> {
         name: &str,
         language: &str,
         command: TemplateCommand,
-    ) -> Result<usize, AppError> {
+    ) -> Result<Vec<(WorkspaceId, Uuid)>, AppError> {
         let mut workspaces: Vec<WorkspaceId> = self
             .infra
             .phone_numbers_of_waba(waba_id)
@@ -379,12 +379,12 @@ impl<I: Infrastructure> Application<I> {
             .collect();
         workspaces.sort_by_key(|w| w.0);
         workspaces.dedup();
-        let mut applied = 0;
+        let mut applied = Vec::new();
         for workspace in workspaces {
             let context = meta_context(workspace, Actor::Meta, correlation_id);
             let id = template_id(workspace, waba_id, name, language);
             match self.template_command(&context, id, command.clone()).await {
-                Ok(_) => applied += 1,
+                Ok(_) => applied.push((workspace, id)),
                 Err(AppError::NotFound(_)) => {}
                 Err(error) => return Err(error),
             }
@@ -407,18 +407,30 @@ impl<I: Infrastructure> Application<I> {
         let status: TemplateStatus = event
             .parse()
             .map_err(|_| AppError::Validation(format!("unknown template status '{event}'")))?;
-        self.template_update_from_meta(
-            correlation_id,
-            waba_id,
-            name,
-            language,
-            TemplateCommand::RecordMetaStatus {
-                status,
-                reason,
-                meta_template_id: Some(meta_template_id.to_string()),
-            },
-        )
-        .await
+        let applied = self
+            .template_update_from_meta(
+                correlation_id,
+                waba_id,
+                name,
+                language,
+                TemplateCommand::RecordMetaStatus {
+                    status,
+                    reason,
+                    meta_template_id: Some(meta_template_id.to_string()),
+                },
+            )
+            .await?;
+        if !status.is_sendable() {
+            // Every further send would fail at Meta (132015/132016): stop and say why.
+            for (_, template) in &applied {
+                let running = self.infra.running_broadcasts_of_template(*template).await?;
+                let reason = PauseReason::TemplateUnavailable {
+                    status: status.as_str().to_string(),
+                };
+                self.pause_broadcasts(running, reason).await?;
+            }
+        }
+        Ok(applied.len())
     }
 
     /// Meta's `message_template_quality_update`.
@@ -440,6 +452,7 @@ impl<I: Infrastructure> Application<I> {
             },
         )
         .await
+        .map(|applied| applied.len())
     }
 
     /// Meta's `template_category_update`.
@@ -460,6 +473,7 @@ impl<I: Infrastructure> Application<I> {
             TemplateCommand::RecordCategoryChange { category },
         )
         .await
+        .map(|applied| applied.len())
     }
 
     /// The approved template a broadcast will send, frozen for the broadcast.

@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod phone_numbers;
 pub mod runner;
 pub mod shutdown;
+pub mod template_analytics;
 pub mod templates;
 pub mod watch;
 
@@ -30,6 +31,7 @@ pub fn all_projections() -> Vec<Arc<dyn Projection>> {
         Arc::new(conversations::ConversationsProjection),
         Arc::new(broadcasts::BroadcastsProjection),
         Arc::new(templates::TemplatesProjection),
+        Arc::new(template_analytics::TemplateAnalyticsProjection),
         Arc::new(outbox::OutboxProjection),
     ]
 }

@@ -148,3 +148,24 @@ pub async fn list_workspace_templates(
         })
         .collect())
 }
+
+/// One live template of the workspace, if it exists.
+pub async fn get_template(
+    client: &impl GenericClient,
+    workspace: WorkspaceId,
+    template_id: Uuid,
+) -> Result<Option<TemplateView>, tokio_postgres::Error> {
+    let row = client
+        .query_opt(
+            "SELECT template_id, state FROM templates \
+             WHERE workspace_id = $1 AND template_id = $2 AND NOT deleted",
+            &[&workspace.0, &template_id],
+        )
+        .await?;
+    Ok(row.and_then(|row| {
+        Some(TemplateView {
+            template_id: row.get(0),
+            state: serde_json::from_value(row.get(1)).ok()?,
+        })
+    }))
+}

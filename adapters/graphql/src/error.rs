@@ -37,6 +37,11 @@ pub fn validation(message: impl Into<String>) -> Error {
     app_error(AppError::Validation(message.into()))
 }
 
+/// UNAVAILABLE with `message`: something the request needs (Meta's Graph API) is not there.
+pub fn unavailable(message: impl Into<String>) -> Error {
+    Error::new(message.into()).extend_with(|_, extensions| extensions.set("code", "UNAVAILABLE"))
+}
+
 /// Parses an id; one that cannot be ours is an unknown `what` (NOT_FOUND).
 pub fn parse_id(raw: &str, what: &'static str) -> Result<Uuid> {
     Uuid::parse_str(raw.trim()).map_err(|_| not_found(what))

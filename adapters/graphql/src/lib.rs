@@ -6,14 +6,17 @@
 //! in the connection data for WebSocket subscriptions); an id of another workspace is NOT_FOUND.
 //! The SDL is exported to `schema/graphql/schema.graphql` ([`sdl`]); a test keeps the two in step.
 
+pub mod broadcasts;
 pub mod conversation_types;
 pub mod conversations;
 pub mod cursor;
 pub mod error;
 pub mod mutation;
+pub mod phone_health;
 pub mod query;
 pub mod read;
 pub mod subscription;
+pub mod templates;
 pub mod types;
 
 pub use error::app_error;
@@ -33,15 +36,26 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 
-/// Every query: numbers and contacts, conversations and messages.
+/// Every query: numbers and contacts, conversations and messages, templates and their
+/// analytics, broadcasts, business profiles.
 #[derive(MergedObject)]
-pub struct QueryRoot(query::ContactQuery, conversations::ConversationQuery);
+pub struct QueryRoot(
+    query::ContactQuery,
+    conversations::ConversationQuery,
+    templates::TemplateQuery,
+    broadcasts::BroadcastQuery,
+    phone_health::PhoneHealthQuery,
+);
 
-/// Every mutation: numbers and contacts, conversations and messages.
+/// Every mutation: numbers and contacts, conversations and messages, templates, broadcasts,
+/// registration codes and business profiles.
 #[derive(MergedObject)]
 pub struct MutationRoot(
     mutation::ContactMutation,
     conversations::ConversationMutation,
+    templates::TemplateMutation,
+    broadcasts::BroadcastMutation,
+    phone_health::PhoneHealthMutation,
 );
 
 /// The schema type.
@@ -52,10 +66,19 @@ pub const SDL_PATH: &str = "schema/graphql/schema.graphql";
 
 fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(
-        QueryRoot(query::ContactQuery, conversations::ConversationQuery),
+        QueryRoot(
+            query::ContactQuery,
+            conversations::ConversationQuery,
+            templates::TemplateQuery,
+            broadcasts::BroadcastQuery,
+            phone_health::PhoneHealthQuery,
+        ),
         MutationRoot(
             mutation::ContactMutation,
             conversations::ConversationMutation,
+            templates::TemplateMutation,
+            broadcasts::BroadcastMutation,
+            phone_health::PhoneHealthMutation,
         ),
         SubscriptionRoot,
     )

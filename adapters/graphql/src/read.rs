@@ -1,9 +1,9 @@
 //! Reads from the read models, always scoped to the caller's workspace.
 
-use crate::error::{internal, not_found, Result};
+use crate::error::{internal, not_found, unavailable, Result};
 use crate::types::{Contact, GroupList, PhoneNumber};
 use api::AppState;
-use application::{Freshness, RequestContext};
+use application::{Freshness, MetaManagement, RequestContext};
 use async_graphql::Context;
 use uuid::Uuid;
 
@@ -25,6 +25,15 @@ pub fn record(ctx: &Context<'_>, freshness: Freshness) {
             }
         }
     }
+}
+
+/// The client of Meta's management endpoints (the sandbox's under `make run`); UNAVAILABLE when
+/// Parley was started without one.
+pub fn meta(state: &AppState) -> Result<&impl MetaManagement> {
+    state
+        .graph
+        .as_deref()
+        .ok_or_else(|| unavailable("Meta's Graph API is not configured"))
 }
 
 /// A query connection.

@@ -1,15 +1,19 @@
 //! Subscriptions over WebSocket (`GET /graphql` with `Upgrade: websocket`, graphql-ws
 //! protocols), authenticated by the token in `connection_init`'s payload.
 //!
-//! Each subscription tails the event log behind the `conversations` projection's checkpoint:
+//! `broadcastProgress` re-reads one broadcast's row of the `broadcasts` read model whenever a
+//! projection checkpoint moves (or every few seconds) and reports it when it changed.
+//!
+//! The message subscriptions tail the event log behind the `conversations` projection's checkpoint:
 //! on every checkpoint move it reads the conversation events folded since its cursor, in
 //! commit-safe order, and reports the status rows those events wrote (`message_status_history`,
 //! keyed by message and event sequence) for the caller's workspace. The cursor is a log
 //! position, not a time, so no change is skipped, whatever times Meta's reports carry.
 
+use crate::broadcasts::Broadcast;
 use crate::conversation_types::{Message, MessageStatus};
 use crate::conversations::resolve_phone_number;
-use crate::error::{internal, parse_id, Result};
+use crate::error::{internal, not_found, parse_id, Result};
 use crate::read::env;
 use api::AppState;
 use application::{Actor, RequestContext};
@@ -19,6 +23,7 @@ use cqrs_es::Aggregate;
 use domain::conversation::{Conversation, ConversationEvent, MetaFailure};
 use domain::WorkspaceId;
 use futures::{Stream, StreamExt};
+use projections::broadcasts::BroadcastView;
 use projections::log::{settled_after, Position};
 use projections::messages::MessageStatus as StoredStatus;
 use serde_json::Value;
@@ -136,6 +141,83 @@ impl SubscriptionRoot {
                     })
                 }
             }))
+    }
+
+    /// One broadcast's progress: the broadcast as it is now, then again each time its status
+    /// or counts change (recipients' statuses from Meta, pause, completion). Ends if the
+    /// broadcast is deleted. NOT_FOUND for a broadcast that is not the workspace's.
+    async fn broadcast_progress(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<impl Stream<Item = Broadcast>> {
+        let id = parse_id(&id, "broadcast")?;
+        let (state, caller) = env(ctx)?;
+        let progress = Progress {
+            pool: state.queries.clone(),
+            workspace: caller.workspace_id,
+            broadcast_id: id,
+            moved: state.app.infra.watch.checkpoint_notifications(),
+            last: None,
+        };
+        let first = progress.read().await.map_err(internal)?;
+        if first.is_none() {
+            return Err(not_found("broadcast"));
+        }
+        Ok(futures::stream::unfold(
+            progress,
+            |mut progress| async move {
+                let view = progress.next().await?;
+                Some((Broadcast(view), progress))
+            },
+        ))
+    }
+}
+
+/// Follows one broadcast's row of the broadcasts read model.
+struct Progress {
+    pool: deadpool_postgres::Pool,
+    workspace: WorkspaceId,
+    broadcast_id: Uuid,
+    moved: watch::Receiver<u64>,
+    /// What was reported last.
+    last: Option<BroadcastView>,
+}
+
+impl Progress {
+    async fn read(&self) -> std::result::Result<Option<BroadcastView>, String> {
+        let client = self.pool.get().await.map_err(|e| e.to_string())?;
+        projections::broadcasts::get_broadcast(&**client, self.workspace, self.broadcast_id)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The broadcast once it differs from what was reported last; `None` once it is gone.
+    async fn next(&mut self) -> Option<BroadcastView> {
+        loop {
+            self.moved.borrow_and_update();
+            match self.read().await {
+                Ok(None) => return None,
+                Ok(Some(view)) if self.last.as_ref() != Some(&view) => {
+                    self.last = Some(view.clone());
+                    return Some(view);
+                }
+                Ok(Some(_)) => {
+                    tokio::select! {
+                        changed = self.moved.changed() => {
+                            if changed.is_err() {
+                                tokio::time::sleep(POLL).await;
+                            }
+                        }
+                        _ = tokio::time::sleep(POLL) => {}
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "graphql subscription: reading a broadcast failed; retrying");
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+        }
     }
 }
 

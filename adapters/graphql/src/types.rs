@@ -20,6 +20,7 @@ pub enum PhoneNumberStatus {
 /// A WhatsApp business phone number of the workspace. The Meta access token is never exposed,
 /// only whether one is set.
 #[derive(SimpleObject, Debug)]
+#[graphql(complex)]
 pub struct PhoneNumber {
     /// Our id (the `accountId` of contacts).
     pub id: ID,

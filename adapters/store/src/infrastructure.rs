@@ -269,6 +269,25 @@ impl Infrastructure for PgInfrastructure {
             .collect())
     }
 
+    async fn running_broadcasts_of_template(
+        &self,
+        template_id: Uuid,
+    ) -> Result<Vec<(WorkspaceId, Uuid)>, AppError> {
+        let client = self.pools.queries.get().await.map_err(AppError::internal)?;
+        let rows = client
+            .query(
+                "SELECT workspace_id, broadcast_id FROM broadcasts \
+                 WHERE template_id = $1 AND status = 'sending'",
+                &[&template_id],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        Ok(rows
+            .iter()
+            .map(|row| (WorkspaceId(row.get(0)), row.get(1)))
+            .collect())
+    }
+
     async fn phone_numbers_of_waba(
         &self,
         waba_id: &str,

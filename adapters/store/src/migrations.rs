@@ -47,6 +47,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0011_templates",
         include_str!("../../../schema/migrations/0011_templates.sql"),
     ),
+    (
+        "0012_template_analytics",
+        include_str!("../../../schema/migrations/0012_template_analytics.sql"),
+    ),
 ];
 
 /// Arbitrary key of the advisory lock that serializes migrations.

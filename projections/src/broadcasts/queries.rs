@@ -450,6 +450,84 @@ pub async fn running_broadcasts_of_number(
         .collect())
 }
 
+/// Like [`list_broadcasts`], but keyset-paged: after the (created_at, broadcast_id) of the
+/// previous page's last broadcast, so broadcasts created meanwhile shift nothing.
+pub async fn list_broadcasts_after(
+    client: &impl GenericClient,
+    workspace: WorkspaceId,
+    phone_number_id: Option<Uuid>,
+    status: Option<&str>,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<(Vec<BroadcastView>, i64), tokio_postgres::Error> {
+    let conditions = "workspace_id = $1 AND ($2::uuid IS NULL OR phone_number_id = $2) \
+                      AND ($3::text IS NULL OR status = $3)";
+    let total: i64 = client
+        .query_one(
+            &format!("SELECT count(*) FROM broadcasts WHERE {conditions}"),
+            &[&workspace.0, &phone_number_id, &status],
+        )
+        .await?
+        .get(0);
+    let (after_at, after_id) = after.unzip();
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE {conditions} \
+                 AND ($4::timestamptz IS NULL OR (created_at, broadcast_id) < ($4, $5::uuid)) \
+                 ORDER BY created_at DESC, broadcast_id DESC LIMIT $6"
+            ),
+            &[
+                &workspace.0,
+                &phone_number_id,
+                &status,
+                &after_at,
+                &after_id,
+                &limit.max(0),
+            ],
+        )
+        .await?;
+    Ok((rows.iter().map(BroadcastView::from_row).collect(), total))
+}
+
+/// Like [`list_recipients`], but keyset-paged: after the `position` of the previous page's last
+/// recipient, so recipients whose status changes meanwhile are neither skipped nor repeated.
+pub async fn list_recipients_after(
+    client: &impl GenericClient,
+    workspace: WorkspaceId,
+    broadcast_id: Uuid,
+    status: Option<&str>,
+    after_position: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<RecipientView>, i64), tokio_postgres::Error> {
+    let from = "FROM broadcast_recipients r \
+                JOIN broadcasts b ON b.broadcast_id = r.broadcast_id AND b.workspace_id = $1 \
+                WHERE r.broadcast_id = $2 AND ($3::text IS NULL OR r.status = $3)";
+    let total: i64 = client
+        .query_one(
+            &format!("SELECT count(*) {from}"),
+            &[&workspace.0, &broadcast_id, &status],
+        )
+        .await?
+        .get(0);
+    let rows = client
+        .query(
+            &format!(
+                "SELECT {RECIPIENT_COLUMNS} {from} AND ($4::bigint IS NULL OR r.position > $4) \
+                 ORDER BY r.position LIMIT $5"
+            ),
+            &[
+                &workspace.0,
+                &broadcast_id,
+                &status,
+                &after_position,
+                &limit.max(0),
+            ],
+        )
+        .await?;
+    Ok((rows.iter().map(RecipientView::from_row).collect(), total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -514,6 +514,106 @@ async fn a_paused_broadcast_stops_sending_until_resumed_and_a_red_rating_pauses_
     );
 }
 
+/// Meta sets the template's status (the sandbox says so in a signed webhook).
+async fn meta_sets_template_status(app: &TestApp, event: &str) {
+    app.sandbox
+        .state()
+        .set_template_status(sandbox::TemplateStatusRequest {
+            template: sandbox::TemplateRef::named(TEMPLATE, "en_US"),
+            event: event.into(),
+            reason: None,
+            rejection_info: None,
+            disable_info: None,
+            other_info: None,
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_template_paused_by_meta_pauses_its_broadcasts_until_it_is_sendable_again() {
+    let app = TestApp::spawn().await;
+    app.approved_template(TEMPLATE, "Hi {{1}}").await;
+    unlimited_tier(&app).await;
+    let db = app.db().await;
+    db.execute(
+        "UPDATE phone_number_throughput SET messages_per_second = 10 WHERE phone_number_id = $1",
+        &[&app.workspace.phone_number],
+    )
+    .await
+    .unwrap();
+    let id = create_broadcast(&app, (0..40).map(recipient).collect()).await;
+    let send = format!("/v1/whatsapp/broadcasts/{id}/send");
+    assert_eq!(call(&app, Method::POST, &send, None).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    meta_sets_template_status(&app, "PAUSED").await;
+    let paused = wait_for_status(&app, &id, "paused").await;
+    assert!(
+        paused["pauseReason"].as_str().unwrap().contains("PAUSED"),
+        "{paused}"
+    );
+    // Sends already claimed may still leave; then nothing more.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after_pause = app.sandbox.state().messages().messages.len();
+    assert!(after_pause < 40, "{after_pause} sent before the pause");
+
+    // While Meta keeps the template paused, resuming would only fail every send.
+    let resume = format!("/v1/whatsapp/broadcasts/{id}/resume");
+    let (status, refused) = call(&app, Method::POST, &resume, None).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("TEMPLATE_NOT_APPROVED")),
+        "{refused}"
+    );
+    assert_eq!(broadcast(&app, &id).await["status"], "paused");
+    assert_eq!(app.sandbox.state().messages().messages.len(), after_pause);
+
+    meta_sets_template_status(&app, "REINSTATED").await;
+    let mut resumed = (0, Value::Null);
+    for _ in 0..200 {
+        resumed = call(&app, Method::POST, &resume, None).await;
+        if resumed.0 == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(resumed.0, 200, "{}", resumed.1);
+    let done = wait_for_status(&app, &id, "completed").await;
+    // Sends that reached Meta between its pause and Parley's failed (132015); only those.
+    let failed = recipients(&app, &id, "&status=failed").await;
+    let failed = failed["recipients"].as_array().unwrap();
+    assert_eq!(done["failedCount"].as_u64(), Some(failed.len() as u64));
+    assert_eq!(done["sentCount"].as_u64(), Some(40 - failed.len() as u64));
+    for recipient in failed {
+        assert!(
+            recipient["error"].as_str().unwrap_or("").contains("132015"),
+            "{recipient}"
+        );
+    }
+    if !failed.is_empty() {
+        let retry = format!("/v1/whatsapp/broadcasts/{id}/retry-failed");
+        assert_eq!(call(&app, Method::POST, &retry, None).await.0, 200);
+        for _ in 0..200 {
+            let view = broadcast(&app, &id).await;
+            if view["status"] == "completed" && view["failedCount"] == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let view = broadcast(&app, &id).await;
+    assert_eq!(
+        (view["status"].as_str(), view["sentCount"].as_u64()),
+        (Some("completed"), Some(40)),
+        "{view}"
+    );
+    let messages = app.sandbox.state().messages().messages;
+    let distinct: std::collections::BTreeSet<&str> =
+        messages.iter().map(|m| m.to.as_str()).collect();
+    assert_eq!((messages.len(), distinct.len()), (40, 40), "each accepted once");
+}
+
 #[tokio::test]
 async fn a_scheduled_broadcast_starts_on_time_and_its_schedule_can_be_cancelled() {
     let app = TestApp::spawn().await;

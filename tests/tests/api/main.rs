@@ -7,6 +7,7 @@ mod cli;
 mod contacts;
 mod conversations_projection;
 mod graphql;
+mod graphql_broadcasts;
 mod graphql_conversations;
 mod messages_rest;
 mod messaging;

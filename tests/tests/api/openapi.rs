@@ -31,6 +31,35 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/whatsapp/groups"),
     ("post", "/v1/whatsapp/groups"),
     ("delete", "/v1/whatsapp/groups"),
+    ("get", "/v1/whatsapp/templates"),
+    ("post", "/v1/whatsapp/templates"),
+    ("post", "/v1/whatsapp/templates/sync"),
+    ("get", "/v1/whatsapp/templates/{templateName}"),
+    ("patch", "/v1/whatsapp/templates/{templateName}"),
+    ("delete", "/v1/whatsapp/templates/{templateName}"),
+    ("post", "/v1/whatsapp/templates/{templateName}/submit"),
+    ("get", "/v1/whatsapp/business-profile"),
+    ("post", "/v1/whatsapp/business-profile"),
+    (
+        "post",
+        "/v1/whatsapp/phone-numbers/{phoneNumberId}/request-code",
+    ),
+    ("post", "/v1/whatsapp/phone-numbers/{phoneNumberId}/verify"),
+    ("post", "/v1/whatsapp/bulk"),
+    ("get", "/v1/whatsapp/broadcasts"),
+    ("post", "/v1/whatsapp/broadcasts"),
+    ("get", "/v1/whatsapp/broadcasts/{broadcastId}"),
+    ("delete", "/v1/whatsapp/broadcasts/{broadcastId}"),
+    ("post", "/v1/whatsapp/broadcasts/{broadcastId}/send"),
+    ("post", "/v1/whatsapp/broadcasts/{broadcastId}/schedule"),
+    ("delete", "/v1/whatsapp/broadcasts/{broadcastId}/schedule"),
+    ("get", "/v1/whatsapp/broadcasts/{broadcastId}/recipients"),
+    ("patch", "/v1/whatsapp/broadcasts/{broadcastId}/recipients"),
+    ("delete", "/v1/whatsapp/broadcasts/{broadcastId}/recipients"),
+    ("post", "/v1/whatsapp/broadcasts/{broadcastId}/pause"),
+    ("post", "/v1/whatsapp/broadcasts/{broadcastId}/resume"),
+    ("post", "/v1/whatsapp/broadcasts/{broadcastId}/cancel"),
+    ("post", "/v1/whatsapp/broadcasts/{broadcastId}/retry-failed"),
     ("post", "/api/v2/external/messages/send"),
     ("post", "/api/v2/external/messages/send-media"),
     ("post", "/api/v2/external/messages/send-template"),
@@ -834,4 +863,624 @@ async fn openapi_schemas_match_live_whatsapp_responses() {
         .await;
     assert_eq!(status, 415, "{body}");
     check(&doc, "post", contacts, status, &body);
+}
+
+/// Sends `method path` with an optional JSON body and the default workspace's token.
+async fn call(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let request = app.request(method, path);
+    let request = match body {
+        Some(body) => request.json(&body),
+        None => request,
+    };
+    app.send(request).await
+}
+
+#[tokio::test]
+async fn openapi_schemas_match_live_template_responses() {
+    let app = TestApp::spawn().await;
+    let doc = document();
+    let account = app.workspace.phone_number.to_string();
+    let templates = "/v1/whatsapp/templates";
+    let template = "/v1/whatsapp/templates/{templateName}";
+    let submit = "/v1/whatsapp/templates/{templateName}/submit";
+    let sync = "/v1/whatsapp/templates/sync";
+
+    // An approved template, the way a business gets one (created on Meta, synced into Parley).
+    app.approved_template("docs_update", "Hi {{1}}, here is the news")
+        .await;
+    // The approval may reach the read model a moment after the aggregate (a webhook of its own).
+    let mut body = Value::Null;
+    for _ in 0..200 {
+        let (status, listed) = call(
+            &app,
+            Method::GET,
+            &format!("{templates}?accountId={account}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{listed}");
+        check(&doc, "get", templates, status, &listed);
+        body = listed;
+        if body["templates"][0]["status"] == "APPROVED" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    let listed = body["templates"].as_array().expect("templates");
+    assert_eq!(listed.len(), 1, "{body}");
+    assert_eq!(listed[0]["status"], "APPROVED");
+    assert_eq!(listed[0]["variables"][0]["name"], "1", "{body}");
+
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        &format!("{templates}/docs_update?accountId={account}&language=en_US"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "get", template, status, &body);
+    assert!(
+        body["template"]["id"]
+            .as_str()
+            .unwrap()
+            .chars()
+            .all(|c| c.is_ascii_digit()),
+        "Meta's id: {body}"
+    );
+
+    for query in [
+        format!("accountId={account}&language=fr"),
+        format!("accountId={}", Uuid::new_v4()),
+    ] {
+        let (status, body) = call(
+            &app,
+            Method::GET,
+            &format!("{templates}/docs_update?{query}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 404, "{body}");
+        check(&doc, "get", template, status, &body);
+    }
+    let (status, body) = call(&app, Method::GET, templates, None).await;
+    assert_eq!(status, 400, "{body}");
+    check(&doc, "get", templates, status, &body);
+
+    // A draft with seed 003's variable metadata, updated, then submitted.
+    let draft = json!({
+        "accountId": account, "name": "order_confirmation", "category": "utility",
+        "language": "en_US", "submit": false,
+        "components": [{"type": "body", "text": "Your order {{1}} ships {{2}}"}],
+        "variables": [
+            {"variable_name": "order_id", "position": 1, "sample_value": "123"},
+            {"variable_name": "when", "component_type": "BODY", "position": 2,
+             "default_value": "soon", "is_required": false},
+        ],
+    });
+    let (status, body) = call(&app, Method::POST, templates, Some(draft.clone())).await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "post", templates, status, &body);
+    assert_eq!(body["template"]["status"], "DRAFT");
+    assert_eq!(body["template"]["id"], body["template"]["parleyId"]);
+    assert_eq!(body["template"]["variables"][1]["default_value"], "soon");
+    assert_eq!(body["template"]["variables"][1]["required"], false);
+
+    let (status, body) = call(&app, Method::POST, templates, Some(draft.clone())).await;
+    assert_eq!(status, 409, "{body}");
+    check(&doc, "post", templates, status, &body);
+    assert_eq!(body["code"], "CONFLICT");
+
+    let mut bad = draft.clone();
+    bad["name"] = json!("Order Confirmation");
+    let (status, body) = call(&app, Method::POST, templates, Some(bad)).await;
+    assert_eq!(status, 400, "{body}");
+    check(&doc, "post", templates, status, &body);
+    let mut elsewhere = draft.clone();
+    elsewhere["accountId"] = json!(Uuid::new_v4());
+    let (status, body) = call(&app, Method::POST, templates, Some(elsewhere)).await;
+    assert_eq!(status, 404, "{body}");
+    check(&doc, "post", templates, status, &body);
+
+    let named = format!("{templates}/order_confirmation");
+    let (status, body) = call(
+        &app,
+        Method::PATCH,
+        &named,
+        Some(json!({
+            "accountId": account,
+            "components": [{"type": "BODY", "text": "Your order {{1}} is confirmed"}],
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "patch", template, status, &body);
+    assert_eq!(body["template"]["status"], "DRAFT");
+
+    let (status, body) = call(
+        &app,
+        Method::PATCH,
+        &named,
+        Some(json!({"accountId": account, "components": [{"type": "FOOTER", "text": "x"}]})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    check(&doc, "patch", template, status, &body);
+
+    let submitted = format!("{named}/submit");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &submitted,
+        Some(json!({"accountId": account})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "post", submit, status, &body);
+    assert_eq!(body["template"]["status"], "PENDING");
+    assert_eq!(body["template"]["variables"].as_array().unwrap().len(), 1);
+
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &submitted,
+        Some(json!({"accountId": account})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    check(&doc, "post", submit, status, &body);
+    assert_eq!(body["code"], "INVALID_STATE");
+
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        sync,
+        Some(json!({"accountId": account})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "post", sync, status, &body);
+
+    // Deleting a draft.
+    let mut other = draft.clone();
+    other["name"] = json!("docs_draft");
+    let (status, body) = call(&app, Method::POST, templates, Some(other)).await;
+    assert_eq!(status, 200, "{body}");
+    let path = format!("{templates}/docs_draft?accountId={account}");
+    let (status, body) = call(&app, Method::DELETE, &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "delete", template, status, &body);
+    assert_eq!(
+        body["message"],
+        "Template \"docs_draft\" deleted successfully"
+    );
+    let (status, body) = call(&app, Method::DELETE, &path, None).await;
+    assert_eq!(status, 404, "{body}");
+    check(&doc, "delete", template, status, &body);
+
+    // The business profile and the registration codes, on Meta (the sandbox).
+    let profile = "/v1/whatsapp/business-profile";
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        &format!("{profile}?accountId={account}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "get", profile, status, &body);
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        profile,
+        Some(json!({"accountId": account, "about": "Docs", "websites": ["https://example.com"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "post", profile, status, &body);
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        &format!("{profile}?accountId={account}"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "get", profile, status, &body);
+    assert_eq!(body["businessProfile"]["about"], "Docs", "{body}");
+    for bad in [
+        json!({"accountId": account, "about": "a".repeat(140)}),
+        json!({"accountId": account, "websites": ["a", "b", "c"]}),
+        json!({"accountId": account, "bogus": 1}),
+    ] {
+        let (status, body) = call(&app, Method::POST, profile, Some(bad)).await;
+        assert_eq!(status, 400, "{body}");
+        check(&doc, "post", profile, status, &body);
+    }
+
+    let request_code = "/v1/whatsapp/phone-numbers/{phoneNumberId}/request-code";
+    let verify = "/v1/whatsapp/phone-numbers/{phoneNumberId}/verify";
+    let number = format!("/v1/whatsapp/phone-numbers/{account}");
+    let (status, body) = call(&app, Method::POST, &format!("{number}/request-code"), None).await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "post", request_code, status, &body);
+    assert_eq!(body["method"], "SMS");
+    let by_meta_id = format!(
+        "/v1/whatsapp/phone-numbers/{}/request-code",
+        app.workspace.meta_phone_number_id
+    );
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &by_meta_id,
+        Some(json!({"method": "VOICE", "language": "de"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "post", request_code, status, &body);
+    assert_eq!(body["message"], "Verification code sent via VOICE");
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("{number}/request-code"),
+        Some(json!({"method": "FAX"})),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    check(&doc, "post", request_code, status, &body);
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &format!("/v1/whatsapp/phone-numbers/{}/request-code", Uuid::new_v4()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    check(&doc, "post", request_code, status, &body);
+
+    for (code, expected) in [("12", 400), ("000000", 400), ("123456", 200)] {
+        let (status, body) = call(
+            &app,
+            Method::POST,
+            &format!("{number}/verify"),
+            Some(json!({ "code": code })),
+        )
+        .await;
+        assert_eq!(status, expected, "{code}: {body}");
+        check(&doc, "post", verify, status, &body);
+    }
+}
+
+#[tokio::test]
+async fn openapi_schemas_match_live_broadcast_responses() {
+    let app = TestApp::spawn().await;
+    let doc = document();
+    let account = app.workspace.phone_number.to_string();
+    let broadcasts = "/v1/whatsapp/broadcasts";
+    let one = "/v1/whatsapp/broadcasts/{broadcastId}";
+    let recipients = "/v1/whatsapp/broadcasts/{broadcastId}/recipients";
+    let schedule = "/v1/whatsapp/broadcasts/{broadcastId}/schedule";
+    app.approved_template("docs_news", "Hi {{1}}, here is the news")
+        .await;
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        "/v1/whatsapp/contacts",
+        Some(json!({"accountId": account, "phone": "+14155570003", "name": "Out", "isOptedIn": false})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    let create = |name: &str, template: &str, recipients: Value| {
+        json!({
+            "accountId": account, "name": name, "description": "docs",
+            "template": {"name": template, "language": "en_US"}, "recipients": recipients,
+        })
+    };
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        broadcasts,
+        Some(create(
+            "Docs",
+            "docs_news",
+            json!([
+                {"phone": "+14155570001", "name": "Ann", "variables": {"1": "Ann"}},
+                {"phone": "+14155570001", "name": "Ann again"},
+                {"phone": "+14155570002"},
+            ]),
+        )),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "post", broadcasts, status, &body);
+    assert_eq!(body["broadcast"]["status"], "draft");
+    assert_eq!(body["broadcast"]["recipientCount"], 2);
+    let id = body["broadcast"]["id"].as_str().unwrap().to_string();
+    let path = format!("{broadcasts}/{id}");
+
+    for (bad, expected) in [
+        (create("Docs", "docs_news", json!([{"phone": "nope"}])), 400),
+        (
+            json!({"accountId": account, "template": {"name": "x", "language": "en"}}),
+            400,
+        ),
+        (create("", "docs_news", json!([])), 400),
+        (
+            json!({"accountId": Uuid::new_v4(), "name": "X", "template": {"name": "x", "language": "en"}}),
+            404,
+        ),
+    ] {
+        let (status, body) = call(&app, Method::POST, broadcasts, Some(bad)).await;
+        assert_eq!(status, expected, "{body}");
+        check(&doc, "post", broadcasts, status, &body);
+    }
+
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        &format!("{broadcasts}?accountId={account}&status=draft&limit=10"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "get", broadcasts, status, &body);
+    assert_eq!(body["pagination"]["total"], 1, "{body}");
+    for query in [
+        format!("accountId={account}&status=bogus"),
+        format!("accountId={account}&limit=0"),
+        String::new(),
+    ] {
+        let (status, body) = call(&app, Method::GET, &format!("{broadcasts}?{query}"), None).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        check(&doc, "get", broadcasts, status, &body);
+    }
+    let (status, body) = call(
+        &app,
+        Method::GET,
+        &format!("{broadcasts}?accountId={}", Uuid::new_v4()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404, "{body}");
+    check(&doc, "get", broadcasts, status, &body);
+
+    let (status, body) = call(&app, Method::GET, &path, None).await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "get", one, status, &body);
+
+    // Recipients: added (one duplicate), removed, listed; bad input.
+    let listed = format!("{path}/recipients");
+    let (status, body) = call(
+        &app,
+        Method::PATCH,
+        &listed,
+        Some(json!({"recipients": [
+            {"phone": "+14155570002"},
+            {"phone": "+14155570003", "variables": {"1": "Out"}},
+            {"phone": "+14155570004", "variables": {"1": "Dee"}},
+        ]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "patch", recipients, status, &body);
+    assert_eq!(
+        (body["added"].as_u64(), body["duplicates"].as_u64()),
+        (Some(2), Some(1))
+    );
+    for bad in [
+        json!({"recipients": []}),
+        json!({"recipients": [{"phone": "12"}]}),
+        json!({"recipients": [{"phone": "+14155570009", "colour": "red"}]}),
+    ] {
+        let (status, body) = call(&app, Method::PATCH, &listed, Some(bad)).await;
+        assert_eq!(status, 400, "{body}");
+        check(&doc, "patch", recipients, status, &body);
+    }
+    let (status, body) = call(
+        &app,
+        Method::DELETE,
+        &listed,
+        Some(json!({"phones": ["+14155570004", "+14155579999"]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "delete", recipients, status, &body);
+    assert_eq!(body["totalRecipients"], 3);
+    let (status, body) = call(&app, Method::DELETE, &listed, Some(json!({"phones": []}))).await;
+    assert_eq!(status, 400, "{body}");
+    check(&doc, "delete", recipients, status, &body);
+    let (status, body) = call(&app, Method::GET, &listed, None).await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "get", recipients, status, &body);
+    assert_eq!(body["summary"]["pending"], 3, "{body}");
+    let (status, body) = call(&app, Method::GET, &format!("{listed}?status=lost"), None).await;
+    assert_eq!(status, 400, "{body}");
+    check(&doc, "get", recipients, status, &body);
+
+    // Schedule, unschedule; lifecycle refusals on a draft.
+    let scheduled = format!("{path}/schedule");
+    let at = |offset: chrono::Duration| json!({"scheduledAt": (chrono::Utc::now() + offset).to_rfc3339()});
+    for bad in [
+        at(-chrono::Duration::minutes(1)),
+        at(chrono::Duration::days(31)),
+        json!({"scheduledAt": "tomorrow"}),
+    ] {
+        let (status, body) = call(&app, Method::POST, &scheduled, Some(bad)).await;
+        assert_eq!(status, 400, "{body}");
+        check(&doc, "post", schedule, status, &body);
+    }
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        &scheduled,
+        Some(at(chrono::Duration::days(1))),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "post", schedule, status, &body);
+    assert_eq!(body["broadcast"]["status"], "scheduled");
+    for expected in [200, 400] {
+        let (status, body) = call(&app, Method::DELETE, &scheduled, None).await;
+        assert_eq!(status, expected, "{body}");
+        check(&doc, "delete", schedule, status, &body);
+    }
+    for action in ["pause", "resume", "cancel"] {
+        let (status, body) = call(&app, Method::POST, &format!("{path}/{action}"), None).await;
+        assert_eq!(status, 400, "{action}: {body}");
+        check(&doc, "post", &format!("{one}/{action}"), status, &body);
+        assert_eq!(body["code"], "INVALID_STATE");
+    }
+
+    // A broadcast of a template that is not approved does not start; a draft is deleted.
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        broadcasts,
+        Some(create(
+            "Nope",
+            "no_such_template",
+            json!([{"phone": "+14155570001"}]),
+        )),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let other = format!("{broadcasts}/{}", body["broadcast"]["id"].as_str().unwrap());
+    let send = "/v1/whatsapp/broadcasts/{broadcastId}/send";
+    let (status, body) = call(&app, Method::POST, &format!("{other}/send"), None).await;
+    assert_eq!(status, 400, "{body}");
+    check(&doc, "post", send, status, &body);
+    assert_eq!(body["code"], "TEMPLATE_NOT_APPROVED");
+    // Scheduled, then cancelled for good, then deleted.
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("{other}/schedule"),
+        Some(at(chrono::Duration::hours(1))),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, body) = call(&app, Method::POST, &format!("{other}/cancel"), None).await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "post", &format!("{one}/cancel"), status, &body);
+    assert_eq!(body["broadcast"]["status"], "cancelled");
+    let (status, body) = call(&app, Method::DELETE, &other, None).await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "delete", one, status, &body);
+    let (status, body) = call(&app, Method::GET, &other, None).await;
+    assert_eq!(status, 404, "{body}");
+    check(&doc, "get", one, status, &body);
+
+    // Sending: the opted-out contact and the recipient without a value for {{1}} are skipped.
+    let (status, body) = call(&app, Method::POST, &format!("{path}/send"), None).await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "post", send, status, &body);
+    assert_eq!(
+        (body["total"].as_u64(), body["skipped"].as_u64()),
+        (Some(3), Some(2)),
+        "{body}"
+    );
+    let (status, body) = call(&app, Method::POST, &format!("{path}/send"), None).await;
+    assert_eq!(status, 400, "{body}");
+    check(&doc, "post", send, status, &body);
+    // Pause and resume race the (short) sending: either is documented.
+    for action in ["pause", "resume"] {
+        let (status, body) = call(&app, Method::POST, &format!("{path}/{action}"), None).await;
+        assert!(status == 200 || status == 400, "{action}: {body}");
+        check(&doc, "post", &format!("{one}/{action}"), status, &body);
+    }
+    let _ = call(&app, Method::POST, &format!("{path}/resume"), None).await;
+    let mut done = Value::Null;
+    for _ in 0..600 {
+        done = call(&app, Method::GET, &path, None).await.1;
+        if done["broadcast"]["status"] == "completed" && done["broadcast"]["readCount"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    check(&doc, "get", one, 200, &done);
+    assert_eq!(done["broadcast"]["status"], "completed", "{done}");
+    assert_eq!(done["broadcast"]["skippedCount"], 2, "{done}");
+    assert!(done["broadcast"]["completedAt"].is_string(), "{done}");
+    let (status, body) = call(&app, Method::GET, &format!("{listed}?limit=10"), None).await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "get", recipients, status, &body);
+    assert_eq!(body["summary"]["skipped"], 2, "{body}");
+    let (status, body) = call(&app, Method::GET, &format!("{listed}?status=skipped"), None).await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "get", recipients, status, &body);
+    assert!(body["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["error"].as_str().unwrap().starts_with("skipped: ")));
+
+    let (status, body) = call(&app, Method::POST, &format!("{path}/retry-failed"), None).await;
+    assert_eq!(status, 200, "{body}");
+    check(
+        &doc,
+        "post",
+        "/v1/whatsapp/broadcasts/{broadcastId}/retry-failed",
+        status,
+        &body,
+    );
+    assert_eq!(body["retried"], 0);
+    let (status, body) = call(&app, Method::DELETE, &path, None).await;
+    assert_eq!(status, 400, "{body}");
+    check(&doc, "delete", one, status, &body);
+    assert_eq!(body["code"], "INVALID_STATE");
+
+    // Bulk: a result per recipient.
+    let bulk = "/v1/whatsapp/bulk";
+    let (status, body) = call(
+        &app,
+        Method::POST,
+        bulk,
+        Some(json!({
+            "accountId": account,
+            "template": {"name": "docs_news", "language": "en_US"},
+            "recipients": [
+                {"phone": "+14155570100", "variables": {"1": "Ana"}},
+                {"phone": "+14155570101"},
+                {"phone": "not a phone", "variables": {"1": "X"}},
+            ],
+        })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    check(&doc, "post", bulk, status, &body);
+    assert_eq!(body["summary"], json!({"total": 3, "sent": 1, "failed": 2}));
+    for (bad, expected) in [
+        (
+            json!({"accountId": account, "template": {"name": "docs_news", "language": "en_US"},
+                   "recipients": (0..101).map(|n| json!({"phone": format!("+1415558{n:04}")})).collect::<Vec<_>>()}),
+            400,
+        ),
+        (
+            json!({"accountId": Uuid::new_v4(), "template": {"name": "docs_news", "language": "en_US"},
+                   "recipients": [{"phone": "+14155570100"}]}),
+            404,
+        ),
+    ] {
+        let (status, body) = call(&app, Method::POST, bulk, Some(bad)).await;
+        assert_eq!(status, expected, "{body}");
+        check(&doc, "post", bulk, status, &body);
+    }
+
+    // 415 without a JSON content type; 405 in the WhatsApp envelope.
+    let (status, body) = app
+        .send(app.request(Method::PATCH, &listed).body("{}"))
+        .await;
+    assert_eq!(status, 415, "{body}");
+    check(&doc, "patch", recipients, status, &body);
+    let (status, body) = call(&app, Method::PUT, broadcasts, None).await;
+    assert_eq!(status, 405, "{body}");
+    assert_valid(
+        &doc,
+        &json!({"$ref": "#/components/schemas/WhatsAppError"}),
+        &body,
+        "405",
+        true,
+    );
+    assert_eq!(body["code"], "METHOD_NOT_ALLOWED");
 }
