@@ -30,6 +30,8 @@ pub enum ErrorCode {
     TemplateNotApproved,
     /// The message's parameters do not fit the template's placeholders.
     TemplateMismatch,
+    /// Meta's Graph API could not answer now (a transient failure); the caller may retry.
+    Unavailable,
     Internal,
 }
 
@@ -51,6 +53,7 @@ impl ErrorCode {
             Self::InvalidState => "INVALID_STATE",
             Self::TemplateNotApproved => "TEMPLATE_NOT_APPROVED",
             Self::TemplateMismatch => "TEMPLATE_MISMATCH",
+            Self::Unavailable => "UNAVAILABLE",
             Self::Internal => "INTERNAL_ERROR",
         }
     }
@@ -73,6 +76,7 @@ impl ErrorCode {
             Self::Conflict => 409,
             Self::PayloadTooLarge => 413,
             Self::Internal => 500,
+            Self::Unavailable => 503,
         }
     }
 }

@@ -29,8 +29,9 @@ fn meta_context(workspace_id: WorkspaceId, correlation_id: &str) -> RequestConte
     }
 }
 
-/// Meta's refusal as the caller sees it: Meta's own words, as a 400.
-fn meta_refusal(error: GatewayError) -> AppError {
+/// Meta's refusal as the caller sees it: Meta's own words, as a 400, or 503 when Meta could
+/// not answer now.
+pub(crate) fn meta_refusal(error: GatewayError) -> AppError {
     match error {
         GatewayError::Permanent(failure) => AppError::Refused {
             code: ErrorCode::ValidationError,
@@ -44,10 +45,13 @@ fn meta_refusal(error: GatewayError) -> AppError {
                     .unwrap_or_default()
             ),
         },
-        GatewayError::Retryable { failure, .. } => AppError::Internal(format!(
-            "Meta is unavailable right now ({} {}); try again",
-            failure.code, failure.title
-        )),
+        GatewayError::Retryable { failure, .. } => AppError::Refused {
+            code: ErrorCode::Unavailable,
+            message: format!(
+                "Meta is unavailable right now ({} {}); try again",
+                failure.code, failure.title
+            ),
+        },
     }
 }
 
@@ -327,6 +331,7 @@ impl<I: Infrastructure> Application<I> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use domain::conversation::MetaFailure;
 
     #[test]
     fn business_profile_limits_are_metas() {
@@ -371,5 +376,29 @@ mod tests {
         for case in cases {
             assert!(check_business_profile(&case).is_err(), "{case:?}");
         }
+    }
+
+    #[test]
+    fn meta_being_unavailable_is_503_and_its_refusal_400_with_its_words() {
+        let failure = |code: i64, title: &str| MetaFailure {
+            code,
+            title: title.into(),
+            message: None,
+            details: None,
+        };
+        let transient = meta_refusal(GatewayError::Retryable {
+            after: None,
+            throughput: false,
+            failure: failure(2, "Service temporarily unavailable"),
+        });
+        assert_eq!(transient.code(), ErrorCode::Unavailable);
+        assert_eq!(transient.code().http_status(), 503);
+        assert!(transient.is_refusal(), "not logged as our failure");
+        let refused = meta_refusal(GatewayError::Permanent(failure(100, "Invalid parameter")));
+        assert_eq!(refused.code().http_status(), 400);
+        assert!(
+            refused.to_string().contains("Invalid parameter (100)"),
+            "{refused}"
+        );
     }
 }

@@ -281,20 +281,10 @@ impl<I: Infrastructure> Application<I> {
             code: ErrorCode::InvalidState,
             message: "the phone number has no Meta access token".into(),
         })?;
-        let listed =
-            meta.list_templates(&number.waba_id, &token)
-                .await
-                .map_err(|error| match error {
-                    GatewayError::Permanent(f) | GatewayError::Retryable { failure: f, .. } => {
-                        AppError::Refused {
-                            code: ErrorCode::ValidationError,
-                            message: format!(
-                                "Meta refused the template list: {} ({})",
-                                f.title, f.code
-                            ),
-                        }
-                    }
-                })?;
+        let listed = meta
+            .list_templates(&number.waba_id, &token)
+            .await
+            .map_err(crate::phone_health::meta_refusal)?;
         let mut report = SyncReport::default();
         let mut events = Vec::new();
         for template in listed {

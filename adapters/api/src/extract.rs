@@ -46,38 +46,70 @@ impl<S: Surface, T: DeserializeOwned> FromRequest<AppState> for Body<S, T> {
     type Rejection = ApiError<S>;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        if !is_json(request.headers()) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "UNSUPPORTED_MEDIA_TYPE",
-                "Expected Content-Type: application/json",
-            ));
-        }
-        let bytes = match Bytes::from_request(request, state).await {
-            Ok(bytes) => bytes,
-            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "PAYLOAD_TOO_LARGE",
-                    "Request body is larger than 1 MiB",
-                ))
-            }
-            Err(rejection) => {
-                return Err(ApiError::validation(format!(
-                    "Could not read the request body: {}",
-                    rejection.body_text()
-                )))
-            }
-        };
-        let axum::Json(value) = axum::Json::<T>::from_bytes(&bytes).map_err(json_rejection)?;
-        // PostgreSQL cannot store NUL in text or jsonb; refuse it here rather than fail later.
-        if has_escaped_nul(&bytes) {
-            return Err(ApiError::validation(
-                "Invalid request body: strings must not contain NUL (\\u0000) characters",
-            ));
-        }
-        Ok(Body(value, PhantomData))
+        require_json(request.headers())?;
+        let bytes = read_bytes(request, state).await?;
+        Ok(Body(parse_json(&bytes)?, PhantomData))
     }
+}
+
+/// A JSON body the caller may leave out (nothing, or only whitespace): then `T::default()`.
+pub struct OptionalBody<S: Surface, T>(pub T, pub PhantomData<S>);
+
+impl<S: Surface, T: DeserializeOwned + Default> FromRequest<AppState> for OptionalBody<S, T> {
+    type Rejection = ApiError<S>;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let headers = request.headers().clone();
+        let bytes = read_bytes(request, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalBody(T::default(), PhantomData));
+        }
+        require_json(&headers)?;
+        Ok(OptionalBody(parse_json(&bytes)?, PhantomData))
+    }
+}
+
+/// 415 unless the request declares a JSON body.
+fn require_json<S: Surface>(headers: &HeaderMap) -> Result<(), ApiError<S>> {
+    if is_json(headers) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "Expected Content-Type: application/json",
+        ))
+    }
+}
+
+/// The body's bytes; over the limit is 413 in `S`'s format.
+async fn read_bytes<S: Surface>(request: Request, state: &AppState) -> Result<Bytes, ApiError<S>> {
+    match Bytes::from_request(request, state).await {
+        Ok(bytes) => Ok(bytes),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "Request body is larger than 1 MiB",
+            ))
+        }
+        Err(rejection) => Err(ApiError::validation(format!(
+            "Could not read the request body: {}",
+            rejection.body_text()
+        ))),
+    }
+}
+
+/// The body as `T`; malformed JSON, wrong types and NUL characters are 400.
+fn parse_json<S: Surface, T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError<S>> {
+    let axum::Json(value) = axum::Json::<T>::from_bytes(bytes).map_err(json_rejection)?;
+    // PostgreSQL cannot store NUL in text or jsonb; refuse it here rather than fail later.
+    if has_escaped_nul(bytes) {
+        return Err(ApiError::validation(
+            "Invalid request body: strings must not contain NUL (\\u0000) characters",
+        ));
+    }
+    Ok(value)
 }
 
 /// Whether the request declares a JSON body (`application/json` or `application/*+json`).

@@ -629,6 +629,29 @@ async fn oversized_bodies_and_batches_are_refused_whole() {
         })))
         .await;
     assert_v2_error("big number", status, &body, 413, "PAYLOAD_TOO_LARGE");
+    // An operation whose body is optional refuses the same way, and asks for JSON when it has one.
+    let request_code = format!("/v1/whatsapp/phone-numbers/{account}/request-code");
+    let (status, body) = app
+        .send(
+            app.request(Method::POST, &request_code)
+                .json(&json!({"method": "SMS", "language": big})),
+        )
+        .await;
+    assert_v1_error("big request-code", status, &body, 413, "PAYLOAD_TOO_LARGE");
+    let (status, body) = app
+        .send(
+            app.request(Method::POST, &request_code)
+                .header("content-type", "text/plain")
+                .body(r#"{"method": "SMS"}"#),
+        )
+        .await;
+    assert_v1_error(
+        "text request-code",
+        status,
+        &body,
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+    );
     let rows: Vec<Value> = (0..900)
         .map(|i| json!({"phone": format!("+1415700{i:04}"), "name": "y".repeat(1200)}))
         .collect();

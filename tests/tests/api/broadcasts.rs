@@ -611,7 +611,11 @@ async fn a_template_paused_by_meta_pauses_its_broadcasts_until_it_is_sendable_ag
     let messages = app.sandbox.state().messages().messages;
     let distinct: std::collections::BTreeSet<&str> =
         messages.iter().map(|m| m.to.as_str()).collect();
-    assert_eq!((messages.len(), distinct.len()), (40, 40), "each accepted once");
+    assert_eq!(
+        (messages.len(), distinct.len()),
+        (40, 40),
+        "each accepted once"
+    );
 }
 
 #[tokio::test]

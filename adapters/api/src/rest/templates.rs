@@ -2,7 +2,7 @@
 //! same style), `/v1/whatsapp/business-profile` and the phone-number registration codes
 //! (`/v1/whatsapp/phone-numbers/{id}/request-code`, `/verify`). `accountId` is our phone-number id.
 
-use crate::extract::{Body, Caller, Params, PathParam};
+use crate::extract::{Body, Caller, OptionalBody, Params, PathParam};
 use crate::rest::contacts::account_id;
 use crate::state::AppState;
 use crate::surface::{respond, ApiError, WhatsAppV1};
@@ -412,15 +412,9 @@ pub async fn request_code(
     State(state): State<AppState>,
     Caller(caller, ..): Caller<WhatsAppV1>,
     id: PathParam<WhatsAppV1>,
-    raw: axum::body::Bytes,
-) -> Result<Response, Error> {
     // The body is optional here (seed 001): none means SMS.
-    let body: RequestCodeRequest = if raw.iter().all(u8::is_ascii_whitespace) {
-        RequestCodeRequest::default()
-    } else {
-        serde_json::from_slice(&raw)
-            .map_err(|e| ApiError::validation(format!("Invalid request body: {e}")))?
-    };
+    OptionalBody(body, ..): OptionalBody<WhatsAppV1, RequestCodeRequest>,
+) -> Result<Response, Error> {
     let method = body.method.unwrap_or(CodeMethod::Sms);
     let language = body.language.unwrap_or_else(|| "en_US".into());
     state
