@@ -393,11 +393,21 @@ impl<I: Infrastructure> Application<I> {
                 .await
             {
                 Ok(_) => started += 1,
-                // Started by another process, cancelled meanwhile, or its template is no
-                // longer approved: nothing to do here (a refusal is visible on the broadcast).
+                // Started by another process or gone meanwhile: nothing to do here.
                 Err(AppError::Conflict(_)) | Err(AppError::NotFound(_)) => {}
+                // It cannot start (its template is no longer approved, say): back to draft,
+                // saying why, rather than retrying every tick unseen.
                 Err(error) if error.is_refusal() => {
                     tracing::warn!(%broadcast_id, %error, "scheduled broadcast cannot start");
+                    let refuse = BroadcastCommand::RefuseScheduledStart {
+                        reason: format!("could not start at its scheduled time: {error}"),
+                    };
+                    match self.broadcast_command(&context, broadcast_id, refuse).await {
+                        Ok(_) => {}
+                        // No longer scheduled (cancelled or started meanwhile).
+                        Err(error) if error.is_refusal() => {}
+                        Err(error) => return Err(error),
+                    }
                 }
                 Err(error) => return Err(error),
             }

@@ -453,13 +453,23 @@ async fn fold_broadcast(
                 tx,
                 id,
                 at,
-                "status = 'scheduled', scheduled_at = $3",
+                "status = 'scheduled', scheduled_at = $3, start_refusal = NULL",
                 &[&scheduled_at],
             )
             .await?;
         }
         BroadcastEvent::BroadcastScheduleCancelled { at } => {
             update_broadcast(tx, id, at, "status = 'draft', scheduled_at = NULL", &[]).await?;
+        }
+        BroadcastEvent::BroadcastScheduledStartRefused { reason, at } => {
+            update_broadcast(
+                tx,
+                id,
+                at,
+                "status = 'draft', scheduled_at = NULL, start_refusal = $3",
+                &[&reason],
+            )
+            .await?;
         }
         BroadcastEvent::BroadcastStarted {
             template,
@@ -472,7 +482,7 @@ async fn fold_broadcast(
                 tx,
                 id,
                 at,
-                "status = 'sending', started_at = $3, template_id = $4",
+                "status = 'sending', started_at = $3, template_id = $4, start_refusal = NULL",
                 &[&at, &template.template_id],
             )
             .await?;

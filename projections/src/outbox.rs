@@ -321,6 +321,7 @@ async fn fold_broadcast(
         }
         BroadcastEvent::BroadcastScheduled { .. }
         | BroadcastEvent::BroadcastScheduleCancelled { .. }
+        | BroadcastEvent::BroadcastScheduledStartRefused { .. }
         | BroadcastEvent::BroadcastCompleted { .. }
         | BroadcastEvent::BroadcastDeleted { .. } => {}
     }

@@ -144,6 +144,11 @@ impl Broadcast {
         self.0.pause_code.as_deref()
     }
 
+    /// Why its scheduled start was refused (it went back to draft); null once scheduled again.
+    async fn start_refusal(&self) -> Option<&str> {
+        self.0.start_refusal.as_deref()
+    }
+
     /// The sending round: 0, then one more per retry of the failed.
     async fn round(&self) -> i32 {
         self.0.round
@@ -516,6 +521,7 @@ fn just_created(id: Uuid, state: BroadcastState) -> BroadcastView {
         skipped_count: 0,
         pause_reason: state.pause_reason.as_ref().map(PauseReason::describe),
         pause_code: None,
+        start_refusal: None,
         round: i32::try_from(state.round).unwrap_or(i32::MAX),
         scheduled_at: state.scheduled_at,
         started_at: state.started_at,

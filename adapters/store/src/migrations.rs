@@ -51,6 +51,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0012_template_analytics",
         include_str!("../../../schema/migrations/0012_template_analytics.sql"),
     ),
+    (
+        "0013_broadcast_start_refusal",
+        include_str!("../../../schema/migrations/0013_broadcast_start_refusal.sql"),
+    ),
 ];
 
 /// Arbitrary key of the advisory lock that serializes migrations.

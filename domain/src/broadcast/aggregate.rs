@@ -345,6 +345,12 @@ impl BroadcastState {
                 }
                 BroadcastEvent::BroadcastScheduleCancelled { at }
             }
+            BroadcastCommand::RefuseScheduledStart { reason } => {
+                if self.status != Scheduled {
+                    return Err(self.wrong("refuse the start of"));
+                }
+                BroadcastEvent::BroadcastScheduledStartRefused { reason, at }
+            }
             BroadcastCommand::Start {
                 template,
                 skipped,
@@ -442,7 +448,8 @@ impl BroadcastState {
                 self.status = BroadcastStatus::Scheduled;
                 self.scheduled_at = Some(scheduled_at);
             }
-            BroadcastEvent::BroadcastScheduleCancelled { .. } => {
+            BroadcastEvent::BroadcastScheduleCancelled { .. }
+            | BroadcastEvent::BroadcastScheduledStartRefused { .. } => {
                 self.status = BroadcastStatus::Draft;
                 self.scheduled_at = None;
             }

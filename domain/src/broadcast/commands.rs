@@ -32,6 +32,10 @@ pub enum BroadcastCommand {
     },
     /// Returns a scheduled broadcast to draft.
     CancelSchedule,
+    /// Returns a scheduled broadcast that could not start at its time to draft, saying why.
+    RefuseScheduledStart {
+        reason: String,
+    },
     /// Freezes the audience and starts sending. The application checked the template and the
     /// recipients' standing and passes what it found.
     Start {

@@ -217,6 +217,12 @@ pub enum BroadcastEvent {
     BroadcastScheduleCancelled {
         at: DateTime<Utc>,
     },
+    /// Its time came but it could not start (e.g. its template is no longer approved): back to
+    /// draft, with the reason for people.
+    BroadcastScheduledStartRefused {
+        reason: String,
+        at: DateTime<Utc>,
+    },
     /// The audience is frozen: every recipient not skipped gets one message.
     BroadcastStarted {
         template: TemplateSnapshot,
@@ -263,6 +269,7 @@ impl BroadcastEvent {
             | Self::BroadcastRecipientsRemoved { at, .. }
             | Self::BroadcastScheduled { at, .. }
             | Self::BroadcastScheduleCancelled { at }
+            | Self::BroadcastScheduledStartRefused { at, .. }
             | Self::BroadcastStarted { at, .. }
             | Self::BroadcastPaused { at, .. }
             | Self::BroadcastResumed { at }
@@ -282,6 +289,7 @@ impl DomainEvent for BroadcastEvent {
             Self::BroadcastRecipientsRemoved { .. } => "BroadcastRecipientsRemoved",
             Self::BroadcastScheduled { .. } => "BroadcastScheduled",
             Self::BroadcastScheduleCancelled { .. } => "BroadcastScheduleCancelled",
+            Self::BroadcastScheduledStartRefused { .. } => "BroadcastScheduledStartRefused",
             Self::BroadcastStarted { .. } => "BroadcastStarted",
             Self::BroadcastPaused { .. } => "BroadcastPaused",
             Self::BroadcastResumed { .. } => "BroadcastResumed",

@@ -267,6 +267,23 @@ async fn scheduling_needs_recipients_a_future_time_and_at_most_thirty_days() {
     all.extend(events);
     let state = fold(all.clone());
     assert_eq!(state.status, BroadcastStatus::Scheduled);
+    // A start refused at its time returns the draft, saying why; only a scheduled one.
+    let refuse = || Command::RefuseScheduledStart {
+        reason: "template PAUSED".into(),
+    };
+    let refused = run(all.clone(), refuse(), t(4)).await.unwrap();
+    assert!(matches!(
+        refused.as_slice(),
+        [BroadcastEvent::BroadcastScheduledStartRefused { reason, .. }] if reason == "template PAUSED"
+    ));
+    let mut after_refusal = all.clone();
+    after_refusal.extend(refused);
+    let state = fold(after_refusal.clone());
+    assert_eq!(
+        (state.status, state.scheduled_at),
+        (BroadcastStatus::Draft, None)
+    );
+    assert!(run(after_refusal, refuse(), t(5)).await.is_err());
     // Cancelling the schedule returns the draft; a draft's schedule cannot be cancelled.
     let cancelled = run(all.clone(), Command::CancelSchedule, t(4))
         .await

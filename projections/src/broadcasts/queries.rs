@@ -111,6 +111,8 @@ pub struct BroadcastView {
     pub pause_reason: Option<String>,
     /// Why it is paused, as a code (`MANUAL`, `QUALITY_RED`, `TEMPLATE_UNAVAILABLE`).
     pub pause_code: Option<String>,
+    /// Why its scheduled start was refused (it went back to draft); cleared by a new schedule.
+    pub start_refusal: Option<String>,
     /// The sending round: 0, then one more per retry of the failed.
     pub round: i32,
     /// When it is to start, while scheduled.
@@ -173,6 +175,7 @@ impl BroadcastView {
             skipped_count: counts.skipped,
             pause_reason: row.get("pause_reason"),
             pause_code: row.get("pause_code"),
+            start_refusal: row.get("start_refusal"),
             round: row.get("round"),
             scheduled_at: row.get("scheduled_at"),
             started_at: row.get("started_at"),
@@ -186,8 +189,8 @@ impl BroadcastView {
 
 const BROADCAST_COLUMNS: &str = "broadcast_id, workspace_id, phone_number_id, name, description, \
      template, template_id, status, recipient_count, pending_count, sent_count, delivered_count, \
-     read_count, failed_count, skipped_count, pause_reason, pause_code, round, scheduled_at, \
-     started_at, completed_at, created_at, updated_at, last_event_at";
+     read_count, failed_count, skipped_count, pause_reason, pause_code, start_refusal, round, \
+     scheduled_at, started_at, completed_at, created_at, updated_at, last_event_at";
 
 /// A recipient of a broadcast as the read model holds it.
 #[derive(Debug, Clone, PartialEq)]

@@ -677,6 +677,37 @@ async fn a_scheduled_broadcast_starts_on_time_and_its_schedule_can_be_cancelled(
         started < due + chrono::Duration::seconds(3),
         "started {started}, due {due}"
     );
+    assert_eq!(done["startRefusal"], Value::Null);
+
+    // A broadcast whose template Meta paused before its time goes back to draft, saying why.
+    let later = create_broadcast(&app, (3..5).map(recipient).collect()).await;
+    let due = chrono::Utc::now() + chrono::Duration::milliseconds(1500);
+    let path = format!("/v1/whatsapp/broadcasts/{later}/schedule");
+    assert_eq!(
+        call(&app, Method::POST, &path, Some(schedule(due))).await.0,
+        200
+    );
+    meta_sets_template_status(&app, "PAUSED").await;
+    let refused = wait_for_status(&app, &later, "draft").await;
+    assert!(
+        refused["startRefusal"]
+            .as_str()
+            .is_some_and(|reason| reason.contains("PAUSED")),
+        "{refused}"
+    );
+    assert_eq!(refused["scheduledAt"], Value::Null);
+    assert_eq!(refused["startedAt"], Value::Null);
+    // Once the template is back, it can be scheduled again; the refusal is then cleared.
+    meta_sets_template_status(&app, "REINSTATED").await;
+    let again = chrono::Utc::now() + chrono::Duration::days(1);
+    let (status, body) = call(&app, Method::POST, &path, Some(schedule(again))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(broadcast(&app, &later).await["startRefusal"], Value::Null);
+    assert_eq!(
+        app.sandbox.state().messages().messages.len(),
+        3,
+        "only the first was sent"
+    );
 }
 
 #[tokio::test]

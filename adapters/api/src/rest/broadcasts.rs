@@ -31,7 +31,7 @@ const MAX_LIMIT: i64 = 1000;
 pub const MAX_BULK_RECIPIENTS: usize = 100;
 
 /// A broadcast in the seed's shape, with Parley's extra fields (`accountId`, `pendingCount`,
-/// `skippedCount`, `pauseReason`). Counts are a funnel: a read message counts as sent and
+/// `skippedCount`, `pauseReason`, `startRefusal`). Counts are a funnel: a read message counts as sent and
 /// delivered too.
 pub fn broadcast_json(view: &BroadcastView) -> Value {
     let sent = view.sent_count + view.delivered_count + view.read_count;
@@ -53,6 +53,7 @@ pub fn broadcast_json(view: &BroadcastView) -> Value {
         "pendingCount": view.pending_count,
         "skippedCount": view.skipped_count,
         "pauseReason": view.pause_reason,
+        "startRefusal": view.start_refusal,
         "createdAt": view.created_at,
         "updatedAt": view.updated_at,
     })
