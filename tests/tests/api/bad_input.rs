@@ -574,17 +574,36 @@ async fn unknown_foreign_and_malformed_ids_are_404() {
                 "/v1/whatsapp/groups".to_string(),
                 json!({"accountId": account, "groupName": "a"}),
             ),
+            (
+                Method::POST,
+                "/v1/whatsapp/templates".to_string(),
+                json!({"accountId": account, "name": "x", "category": "UTILITY",
+                       "language": "en_US", "components": [{"type": "BODY", "text": "Hi"}]}),
+            ),
+            (
+                Method::POST,
+                "/v1/whatsapp/broadcasts".to_string(),
+                json!({"accountId": account, "name": "X",
+                       "template": {"name": "x", "language": "en_US"}}),
+            ),
+            (
+                Method::POST,
+                "/v1/whatsapp/business-profile".to_string(),
+                json!({"accountId": account, "about": "Hi"}),
+            ),
         ] {
             let (status, answer) = app
                 .send(app.request(method.clone(), &path).json(&body))
                 .await;
-            assert_v1_error(
-                &format!("{method} {path} {account}"),
-                status,
-                &answer,
-                404,
-                "NOT_FOUND",
-            );
+            let what = format!("{method} {path} {account}");
+            assert_v1_error(&what, status, &answer, 404, "NOT_FOUND");
+            assert_eq!(answer["error"], "WhatsApp account not found", "{what}");
+        }
+        for path in ["templates", "broadcasts", "business-profile"] {
+            let path = format!("/v1/whatsapp/{path}?accountId={account}");
+            let (status, answer) = app.send(app.request(Method::GET, &path)).await;
+            assert_v1_error(&path, status, &answer, 404, "NOT_FOUND");
+            assert_eq!(answer["error"], "WhatsApp account not found", "{path}");
         }
     }
     // Unknown routes answer in the surface's format.

@@ -3,7 +3,7 @@
 //! `accountId` is our phone-number id and must belong to the caller's workspace.
 
 use crate::extract::{path_id, Body, Caller, Params, PathParam};
-use crate::rest::contacts::account_id;
+use crate::rest::contacts::{account_error, account_id};
 use crate::state::AppState;
 use crate::surface::{respond, ApiError, WhatsAppV1};
 use application::{BroadcastInput, Freshness, PhoneNumberRef};
@@ -230,7 +230,8 @@ pub async fn create(
                 recipients,
             },
         )
-        .await?;
+        .await
+        .map_err(account_error)?;
     let view = broadcast_view(&state, caller.workspace_id, changed.broadcast_id).await;
     let broadcast = match view {
         Ok(view) => broadcast_json(&view),

@@ -5,7 +5,7 @@ use crate::extract::{path_id, Body, Caller, Params, PathParam};
 use crate::state::AppState;
 use crate::surface::{respond, ApiError, WhatsAppV1};
 use application::contacts::MAX_BULK;
-use application::{BulkAction, ContactInput, Freshness, ImportOutcome};
+use application::{AppError, BulkAction, ContactInput, Freshness, ImportOutcome};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -55,6 +55,15 @@ pub fn account_id(raw: &str) -> Result<Uuid, Error> {
         return Err(ApiError::validation("accountId is required"));
     }
     Uuid::parse_str(raw.trim()).map_err(|_| ApiError::not_found("WhatsApp account"))
+}
+
+/// An error of a call naming `accountId`: a number that is not the caller's is seed 001's
+/// `WhatsApp account not found`; anything else as usual.
+pub fn account_error(error: AppError) -> Error {
+    match error {
+        AppError::NotFound("phone number") => ApiError::not_found("WhatsApp account"),
+        other => other.into(),
+    }
 }
 
 async fn contact_response(

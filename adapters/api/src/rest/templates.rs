@@ -3,7 +3,7 @@
 //! (`/v1/whatsapp/phone-numbers/{id}/request-code`, `/verify`). `accountId` is our phone-number id.
 
 use crate::extract::{Body, Caller, OptionalBody, Params, PathParam};
-use crate::rest::contacts::account_id;
+use crate::rest::contacts::{account_error, account_id};
 use crate::state::AppState;
 use crate::surface::{respond, ApiError, WhatsAppV1};
 use application::{
@@ -60,7 +60,8 @@ async fn named(
     let (_, number) = state
         .app
         .resolve_phone_number(caller, &PhoneNumberRef::Id(account))
-        .await?;
+        .await
+        .map_err(account_error)?;
     let client = state.queries.get().await?;
     let found: Vec<TemplateView> =
         templates::list_templates(&**client, caller.workspace_id, &number.waba_id, Some(name))
@@ -92,7 +93,8 @@ pub async fn list(
     let (_, number) = state
         .app
         .resolve_phone_number(&caller, &PhoneNumberRef::Id(account))
-        .await?;
+        .await
+        .map_err(account_error)?;
     let client = state.queries.get().await?;
     let listed: Vec<Value> =
         templates::list_templates(&**client, caller.workspace_id, &number.waba_id, None)
@@ -150,7 +152,8 @@ pub async fn create(
             },
             body.submit.unwrap_or(true),
         )
-        .await?;
+        .await
+        .map_err(account_error)?;
     Ok(respond(
         StatusCode::OK,
         json!({ "success": true, "template": template_json(changed.template_id, &changed.state) }),
@@ -313,7 +316,8 @@ pub async fn sync(
     let report = state
         .app
         .sync_templates(graph(&state)?, &caller, &PhoneNumberRef::Id(account))
-        .await?;
+        .await
+        .map_err(account_error)?;
     Ok(respond(
         StatusCode::OK,
         json!({
@@ -337,7 +341,8 @@ pub async fn business_profile(
     let profile = state
         .app
         .business_profile(graph(&state)?, &caller, &PhoneNumberRef::Id(account))
-        .await?;
+        .await
+        .map_err(account_error)?;
     Ok(respond(
         StatusCode::OK,
         json!({ "success": true, "businessProfile": {
@@ -391,7 +396,8 @@ pub async fn update_business_profile(
             &PhoneNumberRef::Id(account),
             update,
         )
-        .await?;
+        .await
+        .map_err(account_error)?;
     Ok(respond(
         StatusCode::OK,
         json!({ "success": true, "message": "Business profile updated successfully" }),
