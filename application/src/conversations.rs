@@ -489,7 +489,9 @@ impl<I: Infrastructure> Application<I> {
             .held_statuses
             .iter()
             .find(|held| held.message_id == Some(message_id))
-            .map_or(SendTrace::None, |held| SendTrace::AcceptedAs(held.wamid.clone())))
+            .map_or(SendTrace::None, |held| {
+                SendTrace::AcceptedAs(held.wamid.clone())
+            }))
     }
 
     /// The Meta id and the opened access token of a registered number, for the outbox.

@@ -21,8 +21,8 @@ pub use command_bus::{contains_nul, CommandBus, Committed};
 pub use contacts::{BulkAction, BulkOutcome, ContactInput, ImportOutcome};
 pub use context::{Actor, RequestContext};
 pub use conversations::{
-    customer_wa_id, BroadcastSendOutcome, SendTrace, InboundFromMeta, MetaCredentials, OutboundMessage,
-    PhoneNumberRef, QueuedMessage, Routed, StatusFromMeta,
+    customer_wa_id, BroadcastSendOutcome, InboundFromMeta, MetaCredentials, OutboundMessage,
+    PhoneNumberRef, QueuedMessage, Routed, SendTrace, StatusFromMeta,
 };
 pub use error::{AppError, ErrorCode};
 pub use meta_management::{

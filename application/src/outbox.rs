@@ -3,11 +3,15 @@
 //!
 //! Crash safety. A job is claimed with a lease in a short transaction (never held open across
 //! the call to Meta), then sent, then its outcome is recorded as an event, then the job is
-//! closed. If the process dies at any point the lease expires and another worker (or this one
-//! after a restart) claims the job again. Before sending again it asks the conversation whether
-//! Meta already accepted the message (the acceptance may have been recorded, or a status webhook
-//! carrying our message id in `biz_opaque_callback_data` may have arrived meanwhile): if so it
-//! closes the job without sending. A message is therefore sent twice only when the process dies
+//! closed. While the process lives it renews the leases of the jobs it holds four times per
+//! lease, however slow an attempt is (a loaded database, a slow Meta); if it dies at any point
+//! the lease expires and another worker (or this one after a restart) claims the job again.
+//! (Renewals go through the query pool: one delayed by more than three quarters of the lease
+//! lets the job go early, so the lease must stay well above the pool's worst wait; the default
+//! 30 s does.) Before sending again it asks the conversation whether Meta already accepted the
+//! message (the acceptance may have been recorded, or a status webhook carrying our message id
+//! in `biz_opaque_callback_data` may have arrived meanwhile): if so it closes the job without
+//! sending. A message is therefore sent twice only when the process dies
 //! after Meta accepted the request and before the acceptance was recorded, *and* no status
 //! webhook for it arrived before the lease ran out: a window of one database commit after Meta's
 //! response, widened only if Meta's webhooks are late by more than the lease.
@@ -16,6 +20,7 @@ use crate::{AppError, Application, Infrastructure, MetaCredentials, SendTrace};
 use chrono::{DateTime, Utc};
 use domain::conversation::{MessageId, MetaFailure, Wamid};
 use serde_json::Value;
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,6 +118,11 @@ pub trait OutboxQueue: Send + Sync + 'static {
         not_before: DateTime<Utc>,
         error: &str,
     ) -> impl Future<Output = Result<(), AppError>> + Send;
+    /// How long a claim (or a renewal) reserves a job.
+    fn lease(&self) -> Duration;
+    /// Renews the leases of jobs this worker still holds: reserved for [`OutboxQueue::lease`]
+    /// from now. Jobs already closed are left alone.
+    fn renew_leases(&self, job_ids: &[i64]) -> impl Future<Output = Result<(), AppError>> + Send;
     /// Slows the number down after Meta said its throughput was exceeded.
     fn back_off_number(
         &self,
@@ -242,6 +252,9 @@ pub async fn run_worker<I, Q, G>(
     let permits = Arc::new(tokio::sync::Semaphore::new(policy.concurrency));
     let policy = Arc::new(policy);
     let spacing = Arc::new(LocalSpacing::default());
+    // The jobs this worker holds, from their claim until they are closed (or given up on).
+    let held: Arc<std::sync::Mutex<HashSet<i64>>> = Arc::default();
+    tokio::spawn(renew_leases(queue.clone(), Arc::downgrade(&held)));
     tokio::pin!(stop);
     loop {
         let jobs = tokio::select! {
@@ -263,26 +276,55 @@ pub async fn run_worker<I, Q, G>(
             }
             continue;
         }
+        lock(&held).extend(jobs.iter().map(|job| job.id));
         for job in jobs {
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
-            let (app, queue, gateway, policy, spacing) = (
+            let (app, queue, gateway, policy, spacing, held) = (
                 app.clone(),
                 queue.clone(),
                 gateway.clone(),
                 policy.clone(),
                 spacing.clone(),
+                held.clone(),
             );
             tokio::spawn(async move {
                 let id = job.id;
                 if let Err(error) = process(&app, &*queue, &*gateway, &policy, &spacing, job).await
                 {
-                    // The lease runs out and the job is claimed again.
+                    // No longer renewed: the lease runs out and the job is claimed again.
                     tracing::error!(job = id, %error, "outbox: job could not be completed");
                 }
+                lock(&held).remove(&id);
                 drop(permit);
             });
+        }
+    }
+}
+
+fn lock(held: &std::sync::Mutex<HashSet<i64>>) -> std::sync::MutexGuard<'_, HashSet<i64>> {
+    held.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Renews the leases of the jobs in `held` four times per lease, until the worker and its jobs
+/// are gone. A job is thus claimed again when its holder stopped renewing (it died), not because
+/// an attempt was slow: a slow attempt may already have been accepted by Meta.
+async fn renew_leases<Q: OutboxQueue>(
+    queue: Arc<Q>,
+    held: std::sync::Weak<std::sync::Mutex<HashSet<i64>>>,
+) {
+    let period = (queue.lease() / 4).max(Duration::from_millis(10));
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(held) = held.upgrade() else { return };
+        let ids: Vec<i64> = lock(&held).iter().copied().collect();
+        drop(held);
+        if ids.is_empty() {
+            continue;
+        }
+        if let Err(error) = queue.renew_leases(&ids).await {
+            tracing::error!(%error, "outbox: renewing leases failed");
         }
     }
 }
@@ -420,7 +462,13 @@ async fn earlier_attempt<I: Infrastructure>(
     app: &Application<I>,
     job: &OutboxJob,
 ) -> Result<SendTrace, AppError> {
-    let recorded = |done: bool| if done { SendTrace::Recorded } else { SendTrace::None };
+    let recorded = |done: bool| {
+        if done {
+            SendTrace::Recorded
+        } else {
+            SendTrace::None
+        }
+    };
     match job.kind {
         JobKind::SendMessage => app
             .message_was_accepted(job.conversation_id, job.message_id)
@@ -431,7 +479,9 @@ async fn earlier_attempt<I: Infrastructure>(
                 .await
         }
         JobKind::CreateTemplate | JobKind::EditTemplate | JobKind::DeleteTemplate => {
-            crate::templates::template_job_done(app, job).await.map(recorded)
+            crate::templates::template_job_done(app, job)
+                .await
+                .map(recorded)
         }
         JobKind::MarkRead => Ok(SendTrace::None),
     }

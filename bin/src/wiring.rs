@@ -103,13 +103,23 @@ pub async fn serve(config: Config) -> Result<(), String> {
         app.infra.watch.clone(),
     ));
     let graph = Arc::new(meta.graph);
-    let worker = tokio::spawn(application::outbox::run_worker(
-        app.clone(),
-        queue,
-        graph.clone(),
-        application::OutboxPolicy::default(),
-        shutdown.clone().triggered_owned(),
-    ));
+    let webhook_log = store::meta_webhooks::MetaWebhookLog::new(app.infra.pools.queries.clone());
+    let worker = tokio::spawn({
+        let (app, graph, stop) = (app.clone(), graph.clone(), shutdown.clone());
+        async move {
+            // Statuses stored before a crash may prove that Meta accepted a job's earlier
+            // attempt: apply them all before any job is claimed again.
+            api::webhook::drain_leftovers(&app, &webhook_log, Duration::ZERO).await;
+            application::outbox::run_worker(
+                app,
+                queue,
+                graph,
+                application::OutboxPolicy::default(),
+                stop.triggered_owned(),
+            )
+            .await
+        }
+    });
     let supervisor = tokio::spawn(application::broadcasts::run_supervisor(
         app.clone(),
         Duration::from_secs(1),

@@ -151,17 +151,43 @@ pub async fn process_leftovers(
 ) {
     tokio::pin!(stop);
     loop {
-        match log.unprocessed(Duration::from_secs(5), 100).await {
-            Ok(deliveries) => {
-                for delivery in deliveries {
-                    process(&app, &log, delivery).await;
-                }
-            }
-            Err(error) => tracing::error!(%error, "webhook: cannot read unprocessed deliveries"),
-        }
+        drain_leftovers(&app, &log, Duration::from_secs(5)).await;
         tokio::select! {
             _ = &mut stop => return,
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+        }
+    }
+}
+
+/// Processes every delivery received at least `min_age` ago and still unprocessed, several at a
+/// time, until none is left. After a crash there may be thousands (every delivery whose
+/// processing the crash cut short), and the outbox needs their statuses promptly: a status
+/// naming our message id proves Meta accepted it, so the job must not send it again.
+pub async fn drain_leftovers(app: &ParleyApp, log: &MetaWebhookLog, min_age: Duration) {
+    use futures::StreamExt;
+    const BATCH: i64 = 200;
+    let mut first_before = None;
+    loop {
+        let deliveries = match log.unprocessed(min_age, BATCH).await {
+            Ok(deliveries) => deliveries,
+            Err(error) => {
+                tracing::error!(%error, "webhook: cannot read unprocessed deliveries");
+                return;
+            }
+        };
+        // A batch that starts where the last one did made no progress (the database fails):
+        // leave the rest to the next round.
+        let first = deliveries.first().map(|d| d.id);
+        if first.is_none() || first == first_before {
+            return;
+        }
+        first_before = first;
+        let full = deliveries.len() as i64 == BATCH;
+        futures::stream::iter(deliveries)
+            .for_each_concurrent(16, |delivery| process(app, log, delivery))
+            .await;
+        if !full {
+            return;
         }
     }
 }

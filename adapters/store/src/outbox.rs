@@ -456,6 +456,23 @@ impl OutboxQueue for PgOutboxQueue {
         .await
     }
 
+    fn lease(&self) -> Duration {
+        self.pacing.lease
+    }
+
+    async fn renew_leases(&self, job_ids: &[i64]) -> Result<(), AppError> {
+        let client = self.pool.get().await.map_err(AppError::internal)?;
+        client
+            .execute(
+                "UPDATE outbox_jobs SET lease_until = greatest(lease_until, now() + $2::bigint * interval '1 millisecond') \
+                 WHERE id = ANY($1) AND state = 'claimed'",
+                &[&job_ids, &(self.pacing.lease.as_millis() as i64)],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        Ok(())
+    }
+
     async fn back_off_number(
         &self,
         phone_number_id: Uuid,

@@ -1,106 +1,8 @@
 //! Tests: cli. The real `parley` binary against a fresh database.
 
+use crate::cli_support::{describe, one_json_object, Deployment, Parley, META_PHONE_NUMBER_ID};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
-use store::AeadSecretBox;
-
-/// `target/debug/parley` (honouring CARGO_TARGET_DIR); built once if missing.
-fn parley_bin() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root");
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-        Some(dir) => root.join(dir),
-        None => root.join("target"),
-    };
-    let bin = target.join("debug").join("parley");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "parley"])
-            .current_dir(root)
-            .status()
-            .expect("run cargo build -p parley");
-        assert!(status.success(), "cargo build -p parley failed");
-    }
-    assert!(bin.exists(), "{} not found", bin.display());
-    bin
-}
-
-/// The binary with a clean environment for `database_url`.
-struct Parley {
-    bin: PathBuf,
-    database_url: String,
-    secret_key: String,
-}
-
-impl Parley {
-    fn new(database_url: String) -> Self {
-        Self {
-            bin: parley_bin(),
-            database_url,
-            secret_key: AeadSecretBox::generate_key(),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(&self.bin);
-        command
-            .args(args)
-            .env_remove("META_ACCESS_TOKEN")
-            .env("DATABASE_URL", &self.database_url)
-            .env("PARLEY_SECRET_KEY", &self.secret_key)
-            .env("PARLEY_LOG", "warn");
-        command
-    }
-
-    fn run_with(&self, mut command: Command) -> Output {
-        let started = Instant::now();
-        let output = command.output().expect("run parley");
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "parley took {:?}",
-            started.elapsed()
-        );
-        output
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_with(self.command(args))
-    }
-
-    /// Runs a command that must succeed; returns its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "parley {args:?} failed: {}",
-            describe(&output)
-        );
-        String::from_utf8(output.stdout).unwrap()
-    }
-}
-
-fn describe(output: &Output) -> String {
-    format!(
-        "{}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
-/// Exactly one JSON object on stdout.
-fn one_json_object(stdout: &str) -> Value {
-    let lines: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "expected one line of JSON, got {stdout:?}");
-    let value: Value = serde_json::from_str(lines[0]).expect("stdout is JSON");
-    assert!(value.is_object(), "{value}");
-    value
-}
+use std::time::Duration;
 
 #[tokio::test]
 async fn migrate_is_idempotent_on_an_empty_database() {
@@ -267,123 +169,26 @@ async fn workspace_phone_number_events_and_rebuild() {
     );
 }
 
-/// A free TCP port on loopback (bound, then released for the child to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Kills the child (SIGKILL) when dropped, so a failing test leaves no server behind.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-async fn wait_until_up(http: &reqwest::Client, url: &str) {
-    for _ in 0..200 {
-        if http
-            .get(url)
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url} never came up");
-}
-
 #[tokio::test]
 async fn a_server_killed_mid_burst_loses_no_message_and_sends_none_twice() {
-    const SECRET: &str = "crash-test-app-secret";
-    let url = parley_tests::fresh_database().await;
-    let parley = Parley::new(url.clone());
-    parley.ok(&["migrate"]);
-    let created = one_json_object(&parley.ok(&["workspace", "create", "Crash"]));
-    let workspace = created["workspace_id"].as_str().unwrap().to_string();
-    let token = created["token"].as_str().unwrap().to_string();
-    parley.ok(&[
-        "phone-number",
-        "add",
-        "--workspace",
-        &workspace,
-        "--phone-number-id",
-        "100000000000077",
-        "--waba-id",
-        "200000000000077",
-        "--display-phone-number",
-        "+15550100077",
-        "--access-token",
-        "EAAG-crash",
-    ]);
-
-    let (api_port, sandbox_port) = (free_port(), free_port());
-    let api = format!("http://127.0.0.1:{api_port}");
-    let sandbox_url = format!("http://127.0.0.1:{sandbox_port}");
-    let mut sandbox = parley.command(&[
-        "sandbox",
-        "--listen",
-        &format!("127.0.0.1:{sandbox_port}"),
-        "--webhook-url",
-        &format!("{api}/webhook"),
-    ]);
-    sandbox.env("META_APP_SECRET", SECRET);
-    let _sandbox = Child(sandbox.spawn().unwrap());
-    let serve = || {
-        let mut command = parley.command(&["serve"]);
-        command
-            .env("PARLEY_LISTEN", format!("127.0.0.1:{api_port}"))
-            .env("META_GRAPH_URL", &sandbox_url)
-            .env("META_APP_SECRET", SECRET)
-            .env("PARLEY_OUTBOX_LEASE_MS", "4000");
-        Child(command.spawn().unwrap())
-    };
-    let http = reqwest::Client::new();
-    wait_until_up(&http, &format!("{sandbox_url}/_sandbox/healthz")).await;
-    let mut server = serve();
-    wait_until_up(&http, &format!("{api}/healthz")).await;
+    let deployment = Deployment::start("Crash").await;
+    let (http, token, url) = (
+        deployment.http.clone(),
+        deployment.token.clone(),
+        deployment.database_url.clone(),
+    );
+    let api = Deployment::api(deployment.api_port);
+    let mut server = deployment.serve(deployment.api_port, &[]).await;
 
     // The template the burst sends: created through the API, approved by the sandbox's review.
-    let account = domain::phone_number::phone_number_id("100000000000077");
-    let answer = http
-        .post(format!("{api}/v1/whatsapp/templates"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({
-            "accountId": account, "name": "crash_test", "category": "UTILITY",
-            "language": "en_US", "components": [{"type": "BODY", "text": "Crash test"}],
-        }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
-    let mut approved = false;
-    for _ in 0..200 {
-        let template: Value = http
-            .get(format!(
-                "{api}/v1/whatsapp/templates/crash_test?accountId={account}"
-            ))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if template["template"]["status"] == "APPROVED" {
-            approved = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(approved, "the sandbox never approved the template");
+    deployment
+        .approved_template(
+            &api,
+            "crash_test",
+            serde_json::json!([{"type": "BODY", "text": "Crash test"}]),
+            Value::Null,
+        )
+        .await;
 
     // A burst of sends from 16 clients; the server dies partway through.
     let accepted = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -394,7 +199,7 @@ async fn a_server_killed_mid_burst_loses_no_message_and_sends_none_twice() {
         clients.push(tokio::spawn(async move {
             for n in 0..20 {
                 let body = serde_json::json!({
-                    "phoneNumberId": "100000000000077",
+                    "phoneNumberId": META_PHONE_NUMBER_ID,
                     "to": format!("+1415555{client:02}{n:02}"),
                     "template": {"name": "crash_test", "language": {"code": "en_US"}},
                 });
@@ -417,8 +222,7 @@ async fn a_server_killed_mid_burst_loses_no_message_and_sends_none_twice() {
     while accepted.lock().unwrap().len() < 60 {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    server.0.kill().unwrap(); // SIGKILL: no shutdown path runs.
-    let _ = server.0.wait();
+    server.kill();
     for client in clients {
         client.await.unwrap();
     }
@@ -429,8 +233,7 @@ async fn a_server_killed_mid_burst_loses_no_message_and_sends_none_twice() {
         accepted.len()
     );
 
-    let _server = serve();
-    wait_until_up(&http, &format!("{api}/healthz")).await;
+    let _server = deployment.serve(deployment.api_port, &[]).await;
 
     // Every message whose send was acknowledged reaches `read`, and so does every message the
     // log holds (some were committed just before the kill without an answer reaching us).
@@ -479,14 +282,7 @@ async fn a_server_killed_mid_burst_loses_no_message_and_sends_none_twice() {
     assert!(unread.is_empty(), "not read after the restart: {unread:?}");
 
     // Meta (the sandbox) saw each message exactly once.
-    let report: Value = http
-        .get(format!("{sandbox_url}/_sandbox/messages"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let report = deployment.sandbox_get("/_sandbox/messages").await;
     let mut sends: std::collections::BTreeMap<String, usize> = Default::default();
     for message in report["messages"].as_array().unwrap() {
         let id = message["biz_opaque_callback_data"]

@@ -4,6 +4,8 @@ mod bad_input;
 mod broadcasts;
 mod broadcasts_projection;
 mod cli;
+mod cli_broadcasts;
+mod cli_support;
 mod contacts;
 mod conversations_projection;
 mod graphql;
