@@ -2,6 +2,7 @@
 #
 #   make run        local PostgreSQL (scripts/pg.sh) + migrate + demo workspace + serve
 #   make bench      messaging benchmark on a fresh database (scripts/bench-messaging.sh)
+#   make bench-broadcast  100,000-recipient broadcast benchmark (scripts/bench-broadcast.sh)
 #   make test       tests against a separate, fast, reused PostgreSQL cluster
 #   make test-clean stop and delete the test cluster
 #   make fmt | fmt-check | lint
@@ -13,7 +14,8 @@
 #   PARLEY_PG_PORT       port of the local cluster (default 54329)
 #   PARLEY_TEST_PG_PORT  port of the test cluster (default 54330)
 #   CARGO_TARGET_DIR     honoured when locating the release binary
-#   BENCH_ARGS           options of `parley bench messaging` (e.g. --seconds 5)
+#   BENCH_ARGS           options of `parley bench messaging` or `broadcast` (e.g. --seconds 5,
+#                        --recipients 10000)
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -39,10 +41,10 @@ fi
 export PARLEY_SECRET_KEY
 endef
 
-.PHONY: help run bench test test-clean fmt fmt-check lint db-start db-stop
+.PHONY: help run bench bench-broadcast test test-clean fmt fmt-check lint db-start db-stop
 
 help:
-	@sed -n '3,10p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
+	@sed -n '3,11p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
 
 run:
 	@$(dev_env)
@@ -56,6 +58,9 @@ run:
 
 bench:
 	@scripts/bench-messaging.sh $(BENCH_ARGS)
+
+bench-broadcast:
+	@scripts/bench-broadcast.sh $(BENCH_ARGS)
 
 test:
 	@scripts/pg.sh start $(TEST_PG_ARGS) --fast

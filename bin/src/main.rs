@@ -65,7 +65,10 @@ enum Command {
 #[derive(Subcommand)]
 enum BenchCommand {
     /// REST accept rate vs pgbench, dispatch rate, accept -> read latency, projector lag, peak RSS.
-    Messaging(bench::MessagingOptions),
+    Messaging(bench::messaging::MessagingOptions),
+    /// A broadcast of 100,000: adding recipients, dispatch rate vs the limit, time until every
+    /// recipient is final, status reads during the send, peak RSS.
+    Broadcast(bench::broadcast::BroadcastOptions),
 }
 
 #[derive(clap::Args)]
@@ -288,7 +291,10 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
         Command::Sandbox(args) => sandbox_command(args).await,
         Command::Bench {
             command: BenchCommand::Messaging(options),
-        } => bench::messaging(&config, options).await,
+        } => bench::messaging::run(&config, options).await,
+        Command::Bench {
+            command: BenchCommand::Broadcast(options),
+        } => bench::broadcast::run(&config, options).await,
     }
 }
 
