@@ -203,6 +203,41 @@ impl OutboxPolicy {
     }
 }
 
+/// How long the worker reuses a number's credentials before reading them again: a token
+/// replaced or a number removed reaches the sends within this time.
+const CREDENTIALS_TTL: Duration = Duration::from_secs(2);
+
+/// Each number's credentials as last read. Reading them replays the number's events and opens
+/// its sealed token, which a broadcast would otherwise do a thousand times a second.
+#[derive(Default)]
+struct CredentialsCache {
+    read: std::sync::Mutex<
+        std::collections::HashMap<Uuid, (std::time::Instant, Option<MetaCredentials>)>,
+    >,
+}
+
+impl CredentialsCache {
+    /// The number's credentials, read again when older than [`CREDENTIALS_TTL`].
+    async fn get<I: Infrastructure>(
+        &self,
+        app: &Application<I>,
+        phone_number_id: Uuid,
+    ) -> Result<Option<MetaCredentials>, AppError> {
+        let lock = || self.read.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((read_at, credentials)) = lock().get(&phone_number_id) {
+            if read_at.elapsed() < CREDENTIALS_TTL {
+                return Ok(credentials.clone());
+            }
+        }
+        let credentials = app.meta_credentials(phone_number_id).await?;
+        lock().insert(
+            phone_number_id,
+            (std::time::Instant::now(), credentials.clone()),
+        );
+        Ok(credentials)
+    }
+}
+
 /// The shared pacing hands out slots, but a job can reach its slot late (loading credentials
 /// under load), and late jobs would then leave together. This keeps this process's calls for
 /// one number at least the number's spacing apart, whatever their slots.
@@ -252,6 +287,7 @@ pub async fn run_worker<I, Q, G>(
     let permits = Arc::new(tokio::sync::Semaphore::new(policy.concurrency));
     let policy = Arc::new(policy);
     let spacing = Arc::new(LocalSpacing::default());
+    let credentials = Arc::new(CredentialsCache::default());
     // The jobs this worker holds, from their claim until they are closed (or given up on).
     let held: Arc<std::sync::Mutex<HashSet<i64>>> = Arc::default();
     tokio::spawn(renew_leases(queue.clone(), Arc::downgrade(&held)));
@@ -281,17 +317,26 @@ pub async fn run_worker<I, Q, G>(
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
-            let (app, queue, gateway, policy, spacing, held) = (
+            let (app, queue, gateway, policy, held) = (
                 app.clone(),
                 queue.clone(),
                 gateway.clone(),
                 policy.clone(),
-                spacing.clone(),
                 held.clone(),
             );
+            let (spacing, credentials) = (spacing.clone(), credentials.clone());
             tokio::spawn(async move {
                 let id = job.id;
-                if let Err(error) = process(&app, &*queue, &*gateway, &policy, &spacing, job).await
+                if let Err(error) = process(
+                    &app,
+                    &*queue,
+                    &*gateway,
+                    &policy,
+                    &spacing,
+                    &credentials,
+                    job,
+                )
+                .await
                 {
                     // No longer renewed: the lease runs out and the job is claimed again.
                     tracing::error!(job = id, %error, "outbox: job could not be completed");
@@ -336,6 +381,7 @@ async fn process<I, Q, G>(
     gateway: &G,
     policy: &OutboxPolicy,
     spacing: &LocalSpacing,
+    credentials: &CredentialsCache,
     job: OutboxJob,
 ) -> Result<(), AppError>
 where
@@ -343,8 +389,7 @@ where
     Q: OutboxQueue,
     G: MetaGateway + crate::MetaManagement,
 {
-    let credentials = app.meta_credentials(job.phone_number_id).await?;
-    let (workspace_id, meta_id, token) = match credentials {
+    let (workspace_id, meta_id, token) = match credentials.get(app, job.phone_number_id).await? {
         Some(MetaCredentials {
             workspace_id,
             meta_phone_number_id,

@@ -103,13 +103,15 @@ pub async fn serve(config: Config) -> Result<(), String> {
         app.infra.watch.clone(),
     ));
     let graph = Arc::new(meta.graph);
-    let webhook_log = store::meta_webhooks::MetaWebhookLog::new(app.infra.pools.queries.clone());
+    let state = api::AppState::new(app.clone())
+        .with_meta_webhooks(meta.webhooks)
+        .with_graph(graph.clone());
     let worker = tokio::spawn({
-        let (app, graph, stop) = (app.clone(), graph.clone(), shutdown.clone());
+        let (app, applier, stop) = (app.clone(), state.webhook_applier.clone(), shutdown.clone());
         async move {
             // Statuses stored before a crash may prove that Meta accepted a job's earlier
             // attempt: apply them all before any job is claimed again.
-            api::webhook::drain_leftovers(&app, &webhook_log, Duration::ZERO).await;
+            applier.drain(Duration::ZERO).await;
             application::outbox::run_worker(
                 app,
                 queue,
@@ -125,14 +127,12 @@ pub async fn serve(config: Config) -> Result<(), String> {
         Duration::from_secs(1),
         shutdown.clone().triggered_owned(),
     ));
-    let state = api::AppState::new(app.clone())
-        .with_meta_webhooks(meta.webhooks)
-        .with_graph(graph);
-    tokio::spawn(api::webhook::process_leftovers(
-        app,
-        state.webhook_log.clone(),
-        shutdown.clone().triggered_owned(),
-    ));
+    tokio::spawn(
+        state
+            .webhook_applier
+            .clone()
+            .run_sweeps(shutdown.clone().triggered_owned()),
+    );
     let router =
         api::router::with_common_layers(api::router(state.clone()).merge(graphql::router(state)));
     let listener = tokio::net::TcpListener::bind(&config.listen)

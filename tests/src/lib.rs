@@ -185,6 +185,12 @@ impl TestApp {
                 app_secret: Some(Arc::new(META_APP_SECRET.as_bytes().to_vec())),
                 verify_token: Some(META_VERIFY_TOKEN.into()),
             });
+        tokio::spawn(
+            state
+                .webhook_applier
+                .clone()
+                .run_sweeps(shutdown.clone().triggered_owned()),
+        );
         let router = api::router::with_common_layers(
             api::router(state.clone()).merge(graphql::router(state)),
         );

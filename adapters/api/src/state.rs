@@ -1,6 +1,6 @@
 //! What every handler shares.
 
-use crate::webhook::MetaWebhookSettings;
+use crate::webhook::{MetaWebhookSettings, WebhookApplier};
 use std::sync::Arc;
 use store::meta_webhooks::MetaWebhookLog;
 use store::{ParleyApp, Tenancy};
@@ -12,7 +12,10 @@ pub struct AppState {
     pub tenancy: Tenancy,
     pub queries: deadpool_postgres::Pool,
     pub meta_webhooks: MetaWebhookSettings,
+    /// Stores Meta's deliveries.
     pub webhook_log: MetaWebhookLog,
+    /// Applies them.
+    pub webhook_applier: WebhookApplier,
     /// Meta's Graph API, for calls made while the caller waits (media uploads).
     pub graph: Option<Arc<meta::GraphClient>>,
 }
@@ -24,6 +27,7 @@ impl AppState {
         Self {
             tenancy: Tenancy::new(queries.clone()),
             webhook_log: MetaWebhookLog::new(queries.clone()),
+            webhook_applier: WebhookApplier::new(app.clone(), MetaWebhookLog::new(queries.clone())),
             meta_webhooks: MetaWebhookSettings::default(),
             graph: None,
             queries,

@@ -192,11 +192,12 @@ impl Bench {
                 verify_token: None,
             })
             .with_graph(graph.clone());
-        tokio::spawn(api::webhook::process_leftovers(
-            app.clone(),
-            state.webhook_log.clone(),
-            shutdown.clone().triggered_owned(),
-        ));
+        tokio::spawn(
+            state
+                .webhook_applier
+                .clone()
+                .run_sweeps(shutdown.clone().triggered_owned()),
+        );
         let router = api::router::with_common_layers(
             api::router(state.clone()).merge(graphql::router(state)),
         );

@@ -17,4 +17,5 @@ mod meta_fixtures;
 mod openapi;
 mod phone_numbers;
 mod projector;
+mod redoable;
 mod tenancy;
