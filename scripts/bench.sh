@@ -5,8 +5,9 @@
 #
 # Builds the release binary (cargo skips it when up to date), creates a database
 # parley_bench_<time> on the cluster of DATABASE_URL, and runs `parley bench BENCHMARK` on it:
-# the API server, projector, outbox worker and Meta sandbox all in that one process. Figures go
-# to stdout, one per line. The database is dropped afterwards unless KEEP_DB=1.
+# the API server, projector and outbox worker in that process, the Meta sandbox in a child
+# process it starts and stops. Figures go to stdout, one per line. The database is dropped
+# afterwards unless KEEP_DB=1.
 #
 # Environment: DATABASE_URL (any database on the cluster to use; default: the `make run`
 # cluster, started with scripts/pg.sh), CARGO_TARGET_DIR, KEEP_DB, PARLEY_DB_POOL_SIZE.

@@ -55,7 +55,7 @@ enum Command {
     Demo,
     /// The Meta sandbox: serve it (app secret from META_APP_SECRET), or drive a running one.
     Sandbox(SandboxArgs),
-    /// Benchmarks against DATABASE_URL, with everything in this process.
+    /// Benchmarks against DATABASE_URL: Parley in this process, the Meta sandbox in a child.
     Bench {
         #[command(subcommand)]
         command: BenchCommand,

@@ -1,9 +1,9 @@
-//! `parley bench broadcast`: the broadcast benchmark (issue 4, "Benchmark"), in one process.
+//! `parley bench broadcast`: the broadcast benchmark (issue 4, "Benchmark").
 //!
-//! It runs on the system [`Bench`] wires, with the outbox worker and the broadcast supervisor
-//! on, after the sandbox has raised the number's messaging limit to unlimited (a
-//! `phone_number_quality_update` webhook, as Meta sends it): the entry tier would hold all but
-//! 250 recipients back for a day. One broadcast is driven over REST as an integrator would:
+//! It runs on the system [`Bench`] wires (the Meta sandbox in a child process), with the outbox
+//! worker and the broadcast supervisor on, after the sandbox has raised the number's messaging
+//! limit to unlimited (a `phone_number_quality_update` webhook, as Meta sends it): the entry
+//! tier would hold all but 250 recipients back for a day. One broadcast is driven over REST as an integrator would:
 //!
 //! 1. Adding: a draft is created (`POST /v1/whatsapp/broadcasts`), then `--recipients`
 //!    recipients are added by `PATCH …/recipients`, `--batch` per call, one call after the other
@@ -18,9 +18,10 @@
 //!    and the last acceptance, the most acceptances in any sliding one-second window and in any
 //!    calendar second, and that no recipient got two messages.
 //!
-//! Peak RSS is read before the bench copies the sandbox's records for step 3, so it is what the
-//! running system (server, projector, worker, sandbox holding every send it accepted, the
-//! bench's clients) reached.
+//! Peak RSS is read before the bench fetches the sandbox's records for step 3, so it is what
+//! Parley's process (server, projector, worker, the bench's clients) reached while running. The
+//! sandbox, holding every send it accepted, is a process of its own: its peak is printed apart,
+//! also read before it serializes its records for step 3.
 
 use super::{
     figure, peak_rss_mb, percentile_ms, progress, Bench, PER_NUMBER_LIMIT, SETTLE_TIMEOUT,
@@ -129,6 +130,7 @@ pub async fn run(config: &Config, options: BroadcastOptions) -> Result<(), Strin
     let recipient_reads = recipient_reads.await.map_err(|e| e.to_string())?;
     let watched = watched?;
     let rss = peak_rss_mb()?;
+    let sandbox_rss = bench.sandbox.peak_rss_mb()?;
 
     let since_send = |at: Option<Duration>| match at {
         Some(at) => format!("{:.1}", at.as_secs_f64()),
@@ -174,7 +176,7 @@ pub async fn run(config: &Config, options: BroadcastOptions) -> Result<(), Strin
     }
 
     // Step 3: what reached the sandbox.
-    let dispatch = dispatch_from_sandbox(&bench, send_started_at)?;
+    let dispatch = dispatch_from_sandbox(&bench, send_started_at).await?;
     figure(
         "dispatch_per_s",
         format!(
@@ -227,7 +229,13 @@ pub async fn run(config: &Config, options: BroadcastOptions) -> Result<(), Strin
     figure(
         "peak_rss_mb",
         format!(
-            "{rss:.0}  # target < 300; VmHWM of the whole process (server, projector, worker, sandbox with its records of every send, clients)"
+            "{rss:.0}  # target < 300; VmHWM of Parley's process (server, projector, worker, the bench's clients), the sandbox not included"
+        ),
+    );
+    figure(
+        "sandbox_peak_rss_mb",
+        format!(
+            "{sandbox_rss:.0}  # VmHWM of the sandbox's own process (holding its record of every send), for reference"
         ),
     );
 
@@ -245,15 +253,15 @@ pub async fn run(config: &Config, options: BroadcastOptions) -> Result<(), Strin
 async fn raise_messaging_limit(bench: &Bench) -> Result<(), String> {
     bench
         .sandbox
-        .state()
-        .set_phone_quality(sandbox::PhoneQualityRequest {
+        .client
+        .set_phone_quality(&sandbox::PhoneQualityRequest {
             phone_number_id: Some(bench.meta_phone_number_id.clone()),
             event: "UPGRADE".into(),
             current_limit: Some("TIER_UNLIMITED".into()),
             ..Default::default()
         })
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| format!("cannot raise the messaging limit in the sandbox: {e}"))?;
     let client = bench.pools.queries.get().await.map_err(|e| e.to_string())?;
     let started = Instant::now();
     loop {
@@ -460,16 +468,18 @@ struct Dispatch {
 
 /// Step 3: rates and windows from the sandbox's records (every send of this run is the
 /// broadcast's: nothing else sends).
-fn dispatch_from_sandbox(bench: &Bench, send_started: DateTime<Utc>) -> Result<Dispatch, String> {
-    let state = bench.sandbox.state();
-    let stats = state.stats();
-    let report = state.messages();
-    let mut times: Vec<DateTime<Utc>> = report.messages.iter().map(|m| m.accepted_at).collect();
+async fn dispatch_from_sandbox(
+    bench: &Bench,
+    send_started: DateTime<Utc>,
+) -> Result<Dispatch, String> {
+    let stats = bench.sandbox.stats().await?;
+    let accepted = bench.sandbox.accepted_sends().await?;
+    let mut times: Vec<DateTime<Utc>> = accepted.iter().map(|m| m.accepted_at).collect();
     times.sort();
     let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
         return Err("the sandbox accepted no message".into());
     };
-    let distinct: HashSet<&str> = report.messages.iter().map(|m| m.wa_id.as_str()).collect();
+    let distinct: HashSet<&str> = accepted.iter().map(|m| m.wa_id.as_str()).collect();
     let span = (last - first).to_std().unwrap_or_default().as_secs_f64();
     let mut per_calendar_second: BTreeMap<i64, u64> = BTreeMap::new();
     for at in &times {

@@ -1,6 +1,7 @@
-//! `parley bench messaging`: the messaging benchmark (issue 3, "Benchmark"), in one process.
+//! `parley bench messaging`: the messaging benchmark (issue 3, "Benchmark").
 //!
-//! It runs on the system [`Bench`] wires (no broadcast supervisor: no broadcast runs). Every
+//! It runs on the system [`Bench`] wires (no broadcast supervisor: no broadcast runs), with the
+//! Meta sandbox in a child process, so that peak RSS is Parley's process alone. Every
 //! message goes to a recipient of its own, so the per-recipient pair rate (a 10-message burst,
 //! then one per 6 s) never holds one back.
 //!
@@ -100,7 +101,7 @@ pub async fn run(config: &Config, options: MessagingOptions) -> Result<(), Strin
     let worker = bench.start_worker();
     bench.settle().await?;
     worker.stop().await;
-    bench.collect_sandbox();
+    bench.collect_sandbox().await?;
 
     // Phase 2: pgbench on the same PostgreSQL, nothing else running.
     progress(format!(
@@ -148,7 +149,7 @@ pub async fn run(config: &Config, options: MessagingOptions) -> Result<(), Strin
         format!("{}  # limit {PER_NUMBER_LIMIT}", dispatch.max_in_any_second),
     );
     bench.settle().await?;
-    bench.collect_sandbox();
+    bench.collect_sandbox().await?;
 
     // Phase 4: accept → read with the whole pipeline running (the worker stays on).
     progress(format!(
@@ -188,7 +189,7 @@ pub async fn run(config: &Config, options: MessagingOptions) -> Result<(), Strin
     }
     bench.settle().await?;
     worker.stop().await;
-    bench.collect_sandbox();
+    bench.collect_sandbox().await?;
 
     // Phase 5: projector lag under a steady command rate.
     progress(format!(
@@ -244,7 +245,7 @@ pub async fn run(config: &Config, options: MessagingOptions) -> Result<(), Strin
         ),
     );
 
-    bench.collect_sandbox();
+    bench.collect_sandbox().await?;
     let totals = bench.sandbox_totals.lock().unwrap().clone();
     figure(
         "sandbox_rejections",
@@ -257,8 +258,15 @@ pub async fn run(config: &Config, options: MessagingOptions) -> Result<(), Strin
     figure(
         "peak_rss_mb",
         format!(
-            "{:.0}  # target < 300; VmHWM of the whole process (server, projector, worker, sandbox, clients)",
+            "{:.0}  # target < 300; VmHWM of Parley's process (server, projector, worker, the bench's clients), the sandbox not included",
             peak_rss_mb()?
+        ),
+    );
+    figure(
+        "sandbox_peak_rss_mb",
+        format!(
+            "{:.0}  # VmHWM of the sandbox's own process, for reference (its records are cleared between phases)",
+            bench.sandbox.peak_rss_mb()?
         ),
     );
     bench.shutdown.trigger();
@@ -363,7 +371,7 @@ impl Bench {
                 .await
                 .map_err(|e| e.to_string())?;
             let (jobs, unread, unprocessed): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
-            let webhooks = self.sandbox.state().stats().webhooks_pending;
+            let webhooks = self.sandbox.stats().await?.webhooks_pending;
             if jobs == 0 && unread == 0 && unprocessed == 0 && webhooks == 0 {
                 progress(format!(
                     "settled in {:.1} s",
@@ -382,18 +390,23 @@ impl Bench {
     }
 
     /// Adds the sandbox's counters to the totals and clears its records for the next phase.
-    fn collect_sandbox(&self) {
-        let state = self.sandbox.state();
-        let stats = state.stats();
-        let mut totals = self.sandbox_totals.lock().unwrap();
-        totals.rejections += stats.rejected_total;
-        for (code, count) in stats.rejected {
-            *totals.by_code.entry(code).or_default() += count;
+    async fn collect_sandbox(&self) -> Result<(), String> {
+        let stats = self.sandbox.stats().await?;
+        {
+            let mut totals = self.sandbox_totals.lock().unwrap();
+            totals.rejections += stats.rejected_total;
+            for (code, count) in stats.rejected {
+                *totals.by_code.entry(code).or_default() += count;
+            }
+            totals.max_in_any_second = totals
+                .max_in_any_second
+                .max(stats.max_accepted_in_any_second);
         }
-        totals.max_in_any_second = totals
-            .max_in_any_second
-            .max(stats.max_accepted_in_any_second);
-        state.clear();
+        self.sandbox
+            .client
+            .clear()
+            .await
+            .map_err(|e| format!("cannot clear the sandbox: {e}"))
     }
 
     /// pgbench with a one-INSERT script on this database; its `tps`.
@@ -482,7 +495,7 @@ impl Bench {
     ) -> Result<Dispatch, String> {
         let started = Instant::now();
         loop {
-            let stats = self.sandbox.state().stats();
+            let stats = self.sandbox.stats().await?;
             if stats.accepted >= expected {
                 break;
             }
@@ -494,8 +507,8 @@ impl Bench {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let report = self.sandbox.state().messages();
-        let (Some(first), Some(last)) = (report.messages.first(), report.messages.last()) else {
+        let accepted = self.sandbox.accepted_sends().await?;
+        let (Some(first), Some(last)) = (accepted.first(), accepted.last()) else {
             return Err("the sandbox recorded no message".into());
         };
         let span = (last.accepted_at - first.accepted_at)
@@ -504,13 +517,13 @@ impl Bench {
             .as_secs_f64();
         progress(format!(
             "phase 3: {} accepted over {span:.2} s, the first {} ms after the worker started",
-            report.messages.len(),
+            accepted.len(),
             (first.accepted_at - worker_started).num_milliseconds()
         ));
         Ok(Dispatch {
             // n acceptances span n - 1 intervals.
-            per_second: (report.messages.len() as f64 - 1.0) / span.max(1e-9),
-            max_in_any_second: self.sandbox.state().stats().max_accepted_in_any_second,
+            per_second: (accepted.len() as f64 - 1.0) / span.max(1e-9),
+            max_in_any_second: self.sandbox.stats().await?.max_accepted_in_any_second,
         })
     }
 }
@@ -717,9 +730,8 @@ async fn accept_to_read_phase(
     // Our message id reaches the sandbox as biz_opaque_callback_data.
     let sandbox_accepted: HashMap<String, chrono::DateTime<chrono::Utc>> = bench
         .sandbox
-        .state()
-        .messages()
-        .messages
+        .accepted_sends()
+        .await?
         .into_iter()
         .filter_map(|m| Some((m.biz_opaque_callback_data?, m.accepted_at)))
         .collect();

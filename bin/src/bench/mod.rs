@@ -1,10 +1,14 @@
-//! `parley bench …`: benchmarks against DATABASE_URL with everything in one process.
+//! `parley bench …`: benchmarks against DATABASE_URL, Parley in this process and the Meta
+//! sandbox in a child process.
 //!
 //! [`Bench`] migrates the database, then wires what `parley serve` runs, on its own ports: the
 //! API server on 127.0.0.1:0, the projector, the outbox worker and the broadcast supervisor when
-//! a phase wants them, and the Meta sandbox (zero status delays, a 1000/s throughput limit,
-//! webhooks back to the server). A fresh workspace gets a token, a phone number whose per-number
-//! limit is raised to 1000/s, and an approved template. [`messaging`] and [`broadcast`] drive it.
+//! a phase wants them. The Meta sandbox runs as `parley sandbox` in a child process
+//! ([`SandboxProcess`]), configured through its control API (zero status delays, a 1000/s
+//! throughput limit, webhooks back to the server), so that this process's peak RSS is Parley's
+//! alone: the sandbox keeps every send it accepted, with its body, and its webhook tasks. A fresh
+//! workspace gets a token, a phone number whose per-number limit is raised to 1000/s, and an
+//! approved template. [`messaging`] and [`broadcast`] drive it.
 //!
 //! Figures go to stdout, one per line (`name: value`, a note after `#` where the method needs
 //! one); progress goes to stderr.
@@ -20,6 +24,7 @@ use projections::{all_projections, CheckpointWatch, Projector, Shutdown};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -31,6 +36,8 @@ use uuid::Uuid;
 const PER_NUMBER_LIMIT: u32 = 1000;
 /// How long the system may take to settle between phases before the bench gives up.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long the sandbox process may take to answer its control API after it is spawned.
+const SANDBOX_START_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the broadcast supervisor looks for finished broadcasts (as `parley serve`).
 const SUPERVISOR_PERIOD: Duration = Duration::from_secs(1);
 /// The template [`approve_template`] creates, with one body variable (`{{1}}`).
@@ -59,14 +66,20 @@ fn percentile_ms(values: &[Duration], percent: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1000.0
 }
 
-/// VmHWM (the resident set's high-water mark) from /proc/self/status, in MiB.
+/// This process's VmHWM (the resident set's high-water mark), in MiB: Parley's peak RSS.
 fn peak_rss_mb() -> Result<f64, String> {
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| e.to_string())?;
+    peak_rss_mb_of("/proc/self/status")
+}
+
+/// VmHWM from a `/proc/<pid>/status` file, in MiB.
+fn peak_rss_mb_of(status_path: &str) -> Result<f64, String> {
+    let status = std::fs::read_to_string(status_path)
+        .map_err(|e| format!("cannot read {status_path}: {e}"))?;
     let kb: f64 = status
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
         .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or("no VmHWM in /proc/self/status")?;
+        .ok_or_else(|| format!("no VmHWM in {status_path}"))?;
     Ok(kb / 1024.0)
 }
 
@@ -77,6 +90,123 @@ async fn connect(url: &str) -> Result<tokio_postgres::Client, String> {
         .map_err(|e| format!("cannot connect to the database: {e}"))?;
     tokio::spawn(connection);
     Ok(client)
+}
+
+/// The Meta sandbox as a child process (`parley sandbox`), driven through its control API.
+/// Dropping it kills the process, so that it ends with the bench, also when the bench fails.
+struct SandboxProcess {
+    child: Child,
+    client: sandbox::SandboxClient,
+    http: reqwest::Client,
+}
+
+/// One send the sandbox accepted, as the bench reads it: [`sandbox::SentMessage`] without its
+/// request body.
+#[derive(serde::Deserialize)]
+struct AcceptedSend {
+    wa_id: String,
+    biz_opaque_callback_data: Option<String>,
+    accepted_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The part of `GET /_sandbox/messages` the bench reads.
+#[derive(serde::Deserialize)]
+struct AcceptedSends {
+    messages: Vec<AcceptedSend>,
+}
+
+impl SandboxProcess {
+    /// Spawns this executable as `parley sandbox` on a free local port, delivering webhooks to
+    /// `webhook_url` signed with `app_secret`, and waits until it answers.
+    async fn start(webhook_url: &str, app_secret: &str) -> Result<Self, String> {
+        let listen = format!("127.0.0.1:{}", free_local_port()?);
+        let executable = std::env::current_exe()
+            .map_err(|e| format!("cannot find the parley executable: {e}"))?;
+        let child = Command::new(executable)
+            .args(["sandbox", "--listen", &listen, "--webhook-url", webhook_url])
+            .env("META_APP_SECRET", app_secret)
+            .stdin(Stdio::null())
+            // The bench's stdout carries the figures alone; the sandbox logs to stderr.
+            .stdout(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the sandbox process: {e}"))?;
+        let mut process = Self {
+            child,
+            client: sandbox::SandboxClient::new(format!("http://{listen}")),
+            http: reqwest::Client::new(),
+        };
+        process.wait_until_answering().await?;
+        Ok(process)
+    }
+
+    /// Polls the control API until it answers; fails if the process exits first (e.g. the port
+    /// was taken meanwhile) or takes longer than [`SANDBOX_START_TIMEOUT`].
+    async fn wait_until_answering(&mut self) -> Result<(), String> {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return Err(format!("the sandbox process exited at start ({status})"));
+            }
+            if self.client.config().await.is_ok() {
+                return Ok(());
+            }
+            if started.elapsed() > SANDBOX_START_TIMEOUT {
+                return Err(format!(
+                    "the sandbox process did not answer at {} within {SANDBOX_START_TIMEOUT:?}",
+                    self.client.base_url()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The sends the sandbox accepted since it was last cleared, in acceptance order.
+    ///
+    /// `GET /_sandbox/messages` read without the request bodies:
+    /// [`sandbox::SandboxClient::messages`] would build a JSON tree of every body (tens of MB for
+    /// a large run) in this process, whose peak RSS the bench reports as Parley's.
+    async fn accepted_sends(&self) -> Result<Vec<AcceptedSend>, String> {
+        let url = format!("{}/_sandbox/messages", self.client.base_url());
+        let read = |e: reqwest::Error| format!("cannot read the sandbox's messages: {e}");
+        let report: AcceptedSends = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(read)?
+            .json()
+            .await
+            .map_err(read)?;
+        Ok(report.messages)
+    }
+
+    /// The sandbox's counters.
+    async fn stats(&self) -> Result<sandbox::Stats, String> {
+        self.client
+            .stats()
+            .await
+            .map_err(|e| format!("cannot read the sandbox's stats: {e}"))
+    }
+
+    /// The sandbox process's peak RSS (VmHWM), in MiB.
+    fn peak_rss_mb(&self) -> Result<f64, String> {
+        peak_rss_mb_of(&format!("/proc/{}/status", self.child.id()))
+    }
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A local port free at the time of the call. The sandbox binds it a moment later; another
+/// process taking it in between makes the sandbox exit, which [`SandboxProcess::start`] reports.
+fn free_local_port() -> Result<u16, String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    Ok(listener.local_addr().map_err(|e| e.to_string())?.port())
 }
 
 /// What the sandbox saw across phases (its records are cleared between phases so that each
@@ -94,7 +224,7 @@ struct Bench {
     pools: Pools,
     queue: Arc<PgOutboxQueue>,
     graph: Arc<meta::GraphClient>,
-    sandbox: sandbox::SandboxHandle,
+    sandbox: SandboxProcess,
     sandbox_totals: Mutex<SandboxTotals>,
     /// Stops the projector and the webhook leftovers task.
     shutdown: Shutdown,
@@ -162,17 +292,19 @@ impl Bench {
             listener.local_addr().map_err(|e| e.to_string())?
         );
         let app_secret = Uuid::new_v4().simple().to_string();
-        let mut sandbox_config =
-            sandbox::SandboxConfig::new(format!("{base_url}/webhook"), app_secret.clone());
-        sandbox_config.status_delays = sandbox::StatusDelays::ZERO;
-        // Any send above the limit would be refused with 130429 and show in sandbox_rejections.
-        sandbox_config.faults.throughput_limit_mps = Some(PER_NUMBER_LIMIT);
-        let sandbox = sandbox::Sandbox::bind("127.0.0.1:0", sandbox_config)
+        let sandbox = SandboxProcess::start(&format!("{base_url}/webhook"), &app_secret).await?;
+        sandbox
+            .client
+            .update_config(&json!({
+                "status_delays": sandbox::StatusDelays::ZERO,
+                // Any send above the limit is refused with 130429 and shows in sandbox_rejections.
+                "throughput_limit_mps": PER_NUMBER_LIMIT,
+            }))
             .await
-            .map_err(|e| format!("cannot start the sandbox: {e}"))?;
+            .map_err(|e| format!("cannot configure the sandbox: {e}"))?;
         let graph = Arc::new(
             meta::GraphClient::new(meta::GraphConfig {
-                base_url: sandbox.base_url(),
+                base_url: sandbox.client.base_url().to_string(),
                 version: config.meta_graph_version.clone(),
                 timeout: Duration::from_secs(30),
             })
@@ -233,8 +365,9 @@ impl Bench {
             .await
             .map_err(|e| e.to_string())?;
         progress(format!(
-            "api {base_url}, sandbox {}, phone number {meta_phone_number_id} at {PER_NUMBER_LIMIT}/s",
-            sandbox.base_url()
+            "api {base_url}, sandbox {} (process {}), phone number {meta_phone_number_id} at {PER_NUMBER_LIMIT}/s",
+            sandbox.client.base_url(),
+            sandbox.child.id()
         ));
         let bench = Self {
             app,
