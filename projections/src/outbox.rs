@@ -420,7 +420,12 @@ async fn started_template(
     })
 }
 
-/// One send job per recipient of `audience` (phone, variables) in sending round `round`.
+/// How many of a broadcast's jobs [`broadcast_jobs`] builds before inserting them.
+const JOBS_PER_INSERT: usize = 1000;
+
+/// One send job per recipient of `audience` (phone, variables) in sending round `round`. Full
+/// chunks of [`JOBS_PER_INSERT`] are inserted here; the last chunk is returned (never empty
+/// when there was a job) for the caller to insert.
 async fn broadcast_jobs(
     tx: &Transaction<'_>,
     event: &StoredEvent,
@@ -468,6 +473,11 @@ async fn broadcast_jobs(
             (body.as_object_mut(), serde_json::to_value(&content))
         {
             fields.extend(content);
+        }
+        if jobs.len() == JOBS_PER_INSERT {
+            // A large audience goes in a chunk at a time: a hundred thousand bodies held at once
+            // would take hundreds of MB.
+            insert_jobs(tx, std::mem::take(&mut jobs)).await?;
         }
         jobs.push(Job {
             aggregate_type: Broadcast::TYPE,
