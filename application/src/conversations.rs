@@ -284,13 +284,21 @@ impl<I: Infrastructure> Application<I> {
         self.infra.wait_for_read_models(&committed.events).await
     }
 
-    /// The registered number Meta calls `meta_phone_number_id`, with its id.
+    /// The id and workspace of the registered number Meta calls `meta_phone_number_id` (read
+    /// again at most every two seconds: see [`crate::webhook_routing`]).
     async fn number_for_meta_id(
         &self,
         meta_phone_number_id: &str,
-    ) -> Result<Option<(Uuid, PhoneNumberState)>, AppError> {
+    ) -> Result<Option<(Uuid, WorkspaceId)>, AppError> {
         let id = phone_number_id(meta_phone_number_id);
-        Ok(self.phone_number_state(id).await?.map(|state| (id, state)))
+        if let Some(workspace) = self.webhook_routes.recent(id) {
+            return Ok(Some((id, workspace)));
+        }
+        let Some(state) = self.phone_number_state(id).await? else {
+            return Ok(None);
+        };
+        self.webhook_routes.remember(id, state.workspace_id);
+        Ok(Some((id, state.workspace_id)))
     }
 
     /// Records an inbound customer message from Meta's webhook; a redelivery changes nothing.
@@ -300,14 +308,15 @@ impl<I: Infrastructure> Application<I> {
         meta_phone_number_id: &str,
         inbound: InboundFromMeta,
     ) -> Result<Routed, AppError> {
-        let Some((phone_number_id, number)) = self.number_for_meta_id(meta_phone_number_id).await?
+        let Some((phone_number_id, workspace_id)) =
+            self.number_for_meta_id(meta_phone_number_id).await?
         else {
             return Ok(Routed::UnknownPhoneNumber);
         };
         let conversation_id = conversation_id(phone_number_id, &inbound.customer_wa_id);
-        let context = system_context(number.workspace_id, Actor::Meta, correlation_id);
+        let context = system_context(workspace_id, Actor::Meta, correlation_id);
         self.conversation_command(
-            number.workspace_id,
+            workspace_id,
             &context,
             conversation_id,
             ConversationCommand::ReceiveInboundMessage {
@@ -332,15 +341,16 @@ impl<I: Infrastructure> Application<I> {
         meta_phone_number_id: &str,
         status: StatusFromMeta,
     ) -> Result<Routed, AppError> {
-        let Some((phone_number_id, number)) = self.number_for_meta_id(meta_phone_number_id).await?
+        let Some((phone_number_id, workspace_id)) =
+            self.number_for_meta_id(meta_phone_number_id).await?
         else {
             return Ok(Routed::UnknownPhoneNumber);
         };
         let conversation_id = conversation_id(phone_number_id, &status.recipient_wa_id);
-        let context = system_context(number.workspace_id, Actor::Meta, correlation_id);
+        let context = system_context(workspace_id, Actor::Meta, correlation_id);
         let result = self
             .conversation_command(
-                number.workspace_id,
+                workspace_id,
                 &context,
                 conversation_id,
                 ConversationCommand::RecordDeliveryStatus {
@@ -358,7 +368,7 @@ impl<I: Infrastructure> Application<I> {
             Err(AppError::NotFound(_)) if status.message_id.is_some() => {
                 let message_id = status.message_id.expect("checked above");
                 self.conversation_command(
-                    number.workspace_id,
+                    workspace_id,
                     &context,
                     conversation_id,
                     ConversationCommand::HoldEarlyDeliveryStatus {

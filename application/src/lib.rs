@@ -13,6 +13,7 @@ pub mod phone_health;
 pub mod phone_numbers;
 pub mod ports;
 pub mod templates;
+pub mod webhook_routing;
 
 pub use broadcasts::{
     BroadcastChanged, BroadcastInput, BroadcastStartOutcome, RecipientsAdded, RecipientsRemoved,
@@ -37,11 +38,16 @@ pub use templates::{SyncReport, TemplateChanged, TemplateInput};
 /// The use cases, over the infrastructure that carries them out.
 pub struct Application<I: Infrastructure> {
     pub infra: I,
+    /// Numbers' workspaces for routing Meta's webhooks.
+    webhook_routes: webhook_routing::WebhookRoutes,
 }
 
 impl<I: Infrastructure> Application<I> {
     /// Wraps the infrastructure.
     pub fn new(infra: I) -> Self {
-        Self { infra }
+        Self {
+            infra,
+            webhook_routes: Default::default(),
+        }
     }
 }

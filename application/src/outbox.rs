@@ -111,6 +111,8 @@ pub trait OutboxQueue: Send + Sync + 'static {
         job_id: i64,
         failed: Option<&str>,
     ) -> impl Future<Output = Result<(), AppError>> + Send;
+    /// Closes jobs as done, many in one statement (a broadcast closes a thousand a second).
+    fn finish_done(&self, job_ids: &[i64]) -> impl Future<Output = Result<(), AppError>> + Send;
     /// Puts a job back to be tried again at `not_before`.
     fn retry_at(
         &self,
@@ -284,13 +286,17 @@ pub async fn run_worker<I, Q, G>(
     Q: OutboxQueue,
     G: MetaGateway + crate::MetaManagement,
 {
-    let permits = Arc::new(tokio::sync::Semaphore::new(policy.concurrency));
+    let local = Arc::new(WorkerLocal {
+        permits: tokio::sync::Semaphore::new(policy.concurrency),
+        spacing: LocalSpacing::default(),
+        credentials: CredentialsCache::default(),
+    });
     let policy = Arc::new(policy);
-    let spacing = Arc::new(LocalSpacing::default());
-    let credentials = Arc::new(CredentialsCache::default());
     // The jobs this worker holds, from their claim until they are closed (or given up on).
     let held: Arc<std::sync::Mutex<HashSet<i64>>> = Arc::default();
     tokio::spawn(renew_leases(queue.clone(), Arc::downgrade(&held)));
+    let done = Arc::new(DoneJobs::default());
+    tokio::spawn(close_done_jobs(queue.clone(), done.clone(), held.clone()));
     tokio::pin!(stop);
     loop {
         let jobs = tokio::select! {
@@ -312,44 +318,99 @@ pub async fn run_worker<I, Q, G>(
             }
             continue;
         }
+        // Fewer jobs than asked for: the queue is drained or its numbers are booked up to the
+        // pacing horizon, so claiming again at once would find next to nothing.
+        let partial = (jobs.len() as i64) < policy.claim_batch;
         lock(&held).extend(jobs.iter().map(|job| job.id));
         for job in jobs {
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                return;
-            };
-            let (app, queue, gateway, policy, held) = (
+            let (app, queue, gateway, policy, held, local, done) = (
                 app.clone(),
                 queue.clone(),
                 gateway.clone(),
                 policy.clone(),
                 held.clone(),
+                local.clone(),
+                done.clone(),
             );
-            let (spacing, credentials) = (spacing.clone(), credentials.clone());
             tokio::spawn(async move {
                 let id = job.id;
-                if let Err(error) = process(
-                    &app,
-                    &*queue,
-                    &*gateway,
-                    &policy,
-                    &spacing,
-                    &credentials,
-                    job,
-                )
-                .await
-                {
-                    // No longer renewed: the lease runs out and the job is claimed again.
-                    tracing::error!(job = id, %error, "outbox: job could not be completed");
+                match process(&app, &*queue, &*gateway, &policy, &local, job).await {
+                    // Still held (its lease renewed) until the batch closing it commits.
+                    Ok(Processed::Done) => done.push(id),
+                    Ok(Processed::Settled) => {
+                        lock(&held).remove(&id);
+                    }
+                    Err(error) => {
+                        // No longer renewed: the lease runs out and the job is claimed again.
+                        tracing::error!(job = id, %error, "outbox: job could not be completed");
+                        lock(&held).remove(&id);
+                    }
                 }
-                lock(&held).remove(&id);
-                drop(permit);
             });
+        }
+        if partial {
+            tokio::select! {
+                _ = &mut stop => return,
+                _ = tokio::time::sleep(PARTIAL_CLAIM_PAUSE) => {}
+            }
         }
     }
 }
 
+/// The pause after a claim that brought fewer jobs than asked for.
+const PARTIAL_CLAIM_PAUSE: Duration = Duration::from_millis(20);
+
 fn lock(held: &std::sync::Mutex<HashSet<i64>>) -> std::sync::MutexGuard<'_, HashSet<i64>> {
     held.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// How often jobs whose outcome is recorded are closed, together.
+const CLOSE_PERIOD: Duration = Duration::from_millis(20);
+
+/// Jobs whose outcome is recorded, waiting to be closed as done. Closing them one statement each
+/// would cost a transaction per send; a job not closed yet (a crash) is claimed again and found
+/// already recorded, so the delay risks nothing.
+#[derive(Default)]
+struct DoneJobs {
+    ids: std::sync::Mutex<Vec<i64>>,
+}
+
+impl DoneJobs {
+    fn push(&self, id: i64) {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+    }
+
+    fn take(&self) -> Vec<i64> {
+        std::mem::take(&mut *self.ids.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// Closes the jobs in `done` every [`CLOSE_PERIOD`] and releases them from `held`, until the
+/// worker and its job tasks are gone (closing what they left last).
+async fn close_done_jobs<Q: OutboxQueue>(
+    queue: Arc<Q>,
+    done: Arc<DoneJobs>,
+    held: Arc<std::sync::Mutex<HashSet<i64>>>,
+) {
+    loop {
+        tokio::time::sleep(CLOSE_PERIOD).await;
+        let last = Arc::strong_count(&done) == 1;
+        let ids = done.take();
+        if ids.is_empty() {
+            if last {
+                return;
+            }
+            continue;
+        }
+        if let Err(error) = queue.finish_done(&ids).await {
+            // Their leases run out and they are claimed again, found recorded, and closed.
+            tracing::error!(%error, jobs = ids.len(), "outbox: closing done jobs failed");
+        }
+        let mut held = lock(&held);
+        for id in ids {
+            held.remove(&id);
+        }
+    }
 }
 
 /// Renews the leases of the jobs in `held` four times per lease, until the worker and its jobs
@@ -374,21 +435,44 @@ async fn renew_leases<Q: OutboxQueue>(
     }
 }
 
+/// What one worker's job tasks share: calls in flight, spacing per number, credentials.
+struct WorkerLocal {
+    permits: tokio::sync::Semaphore,
+    spacing: LocalSpacing,
+    credentials: CredentialsCache,
+}
+
+/// What is left to do with a job once [`process`] returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Processed {
+    /// Its outcome is recorded: close it as done (batched with others by [`DoneJobs`]).
+    Done,
+    /// Already closed or rescheduled.
+    Settled,
+}
+
 /// Sends one job and records what happened.
 async fn process<I, Q, G>(
     app: &Application<I>,
     queue: &Q,
     gateway: &G,
     policy: &OutboxPolicy,
-    spacing: &LocalSpacing,
-    credentials: &CredentialsCache,
+    local: &WorkerLocal,
     job: OutboxJob,
-) -> Result<(), AppError>
+) -> Result<Processed, AppError>
 where
     I: Infrastructure,
     Q: OutboxQueue,
     G: MetaGateway + crate::MetaManagement,
 {
+    // A permit bounds the work in flight, never the wait for a slot: jobs booked up to the
+    // horizon wait without one, so a full second of slots never starves the calls due now.
+    let WorkerLocal {
+        permits,
+        spacing,
+        credentials,
+    } = local;
+    let permit = permits.acquire().await.map_err(AppError::internal)?;
     let (workspace_id, meta_id, token) = match credentials.get(app, job.phone_number_id).await? {
         Some(MetaCredentials {
             workspace_id,
@@ -396,30 +480,42 @@ where
             access_token: Some(token),
         }) => (workspace_id, meta_phone_number_id, token),
         Some(_) => {
-            return fail(
+            fail(
                 app,
                 queue,
                 &job,
                 no_credentials("the number has no access token"),
             )
-            .await
+            .await?;
+            return Ok(Processed::Settled);
         }
-        None => return fail(app, queue, &job, no_credentials("the number was removed")).await,
+        None => {
+            fail(app, queue, &job, no_credentials("the number was removed")).await?;
+            return Ok(Processed::Settled);
+        }
     };
     if job.attempts > 1 {
         // An earlier attempt may have got through (we crashed before closing the job).
         match earlier_attempt(app, &job).await? {
-            SendTrace::Recorded => return queue.finish(job.id, None).await,
+            SendTrace::Recorded => return Ok(Processed::Done),
             SendTrace::AcceptedAs(wamid) => {
                 record_outcome(app, workspace_id, &job, Ok(wamid)).await?;
-                return queue.finish(job.id, None).await;
+                return Ok(Processed::Done);
             }
             SendTrace::None => {}
         }
     }
+    drop(permit);
     let slot =
         tokio::time::Instant::now() + (job.send_at - Utc::now()).to_std().unwrap_or_default();
-    let at = spacing.next(job.phone_number_id, slot, job.spacing);
+    tokio::time::sleep_until(slot).await;
+    let _permit = permits.acquire().await.map_err(AppError::internal)?;
+    // Spaced from this process's previous call to the number as they actually leave.
+    let at = spacing.next(
+        job.phone_number_id,
+        tokio::time::Instant::now(),
+        job.spacing,
+    );
     tokio::time::sleep_until(at).await;
     let outcome = match job.kind {
         JobKind::SendMessage | JobKind::BroadcastSend => gateway
@@ -437,9 +533,9 @@ where
     match outcome {
         Ok(Some(wamid)) => {
             record_outcome(app, workspace_id, &job, Ok(wamid)).await?;
-            queue.finish(job.id, None).await
+            Ok(Processed::Done)
         }
-        Ok(None) => queue.finish(job.id, None).await,
+        Ok(None) => Ok(Processed::Done),
         Err(GatewayError::Retryable {
             after,
             throughput,
@@ -451,7 +547,8 @@ where
                     .await?;
             }
             if job.attempts >= policy.max_attempts {
-                return fail(app, queue, &job, failure).await;
+                fail(app, queue, &job, failure).await?;
+                return Ok(Processed::Settled);
             }
             let delay = policy.backoff(job.attempts, after);
             tracing::warn!(
@@ -467,9 +564,13 @@ where
                     not_before,
                     &format!("{} {}", failure.code, failure.title),
                 )
-                .await
+                .await?;
+            Ok(Processed::Settled)
         }
-        Err(GatewayError::Permanent(failure)) => fail(app, queue, &job, failure).await,
+        Err(GatewayError::Permanent(failure)) => {
+            fail(app, queue, &job, failure).await?;
+            Ok(Processed::Settled)
+        }
     }
 }
 

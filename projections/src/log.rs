@@ -138,13 +138,16 @@ pub async fn unsettled_after(
     client: &impl GenericClient,
     after: Position,
 ) -> Result<bool, tokio_postgres::Error> {
+    // Not `EXISTS (…)`: PostgreSQL plans that as a sequential scan, which reads the whole log
+    // whenever nothing is found. Ordered with a limit, it is one probe of the commit-order index.
     let row = client
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2))",
+        .query_opt(
+            "SELECT 1 FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2) \
+             ORDER BY tx_id, global_position LIMIT 1",
             &[&after.tx_id.to_string(), &after.global_position],
         )
         .await?;
-    Ok(row.get(0))
+    Ok(row.is_some())
 }
 
 /// One aggregate's events in sequence order.

@@ -43,6 +43,8 @@ pub struct SandboxConfig {
     pub template_review: TemplateReview,
     /// How long the review of a submitted template takes.
     pub template_review_delay: Duration,
+    /// At most this many statuses per webhook POST (see [`RuntimeConfig::status_batch_max`]).
+    pub status_batch_max: u32,
 }
 
 impl Default for SandboxConfig {
@@ -59,6 +61,7 @@ impl Default for SandboxConfig {
             phone_number_wabas: BTreeMap::new(),
             template_review: TemplateReview::default(),
             template_review_delay: Duration::from_millis(DEFAULT_TEMPLATE_REVIEW_DELAY_MS),
+            status_batch_max: 1,
         }
     }
 }
@@ -84,6 +87,7 @@ impl SandboxConfig {
             phone_number_wabas: self.phone_number_wabas.clone(),
             template_review: self.template_review,
             template_review_delay_ms: self.template_review_delay.as_millis() as u64,
+            status_batch_max: self.status_batch_max,
         }
     }
 }
@@ -217,6 +221,9 @@ impl Default for DeliveryPolicy {
     }
 }
 
+/// The most updates Meta puts in one webhook POST.
+pub const MAX_STATUS_BATCH: u32 = 1000;
+
 /// The live configuration, read and changed through `GET/PUT /_sandbox/config`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuntimeConfig {
@@ -241,6 +248,16 @@ pub struct RuntimeConfig {
     /// How long a template review takes, in milliseconds.
     #[serde(default = "default_template_review_delay_ms")]
     pub template_review_delay_ms: u64,
+    /// At most this many statuses in one webhook POST. Meta batches up to 1000 updates per POST
+    /// when it has many to deliver ("not guaranteed"); with more than 1, statuses that fall due
+    /// while the sandbox's status POSTs are all in flight share the next one. 1 (the default)
+    /// posts every status on its own, which keeps counts of POSTs predictable in tests.
+    #[serde(default = "one")]
+    pub status_batch_max: u32,
+}
+
+fn one() -> u32 {
+    1
 }
 
 fn default_template_review_delay_ms() -> u64 {
@@ -312,6 +329,11 @@ impl RuntimeConfig {
             if pair.per_seconds == 0 {
                 return Err("pair_rate.per_seconds must be at least 1".to_string());
             }
+        }
+        if !(1..=MAX_STATUS_BATCH).contains(&merged.status_batch_max) {
+            return Err(format!(
+                "status_batch_max must be between 1 and {MAX_STATUS_BATCH} (Meta's most per POST)"
+            ));
         }
         Ok(merged)
     }

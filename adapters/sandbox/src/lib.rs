@@ -29,6 +29,7 @@ mod meta_error;
 mod numbers;
 mod records;
 mod state;
+mod status_batches;
 mod templates;
 mod webhooks;
 
@@ -46,7 +47,7 @@ pub use client::SandboxClient;
 pub use config::{
     DeliveryPolicy, Faults, PairRate, RuntimeConfig, SandboxConfig, StatusDelays, TemplateReview,
     DEFAULT_APP_SECRET, DEFAULT_DISPLAY_PHONE_NUMBER, DEFAULT_TEMPLATE_REVIEW_DELAY_MS,
-    DEFAULT_WABA_ID,
+    DEFAULT_WABA_ID, MAX_STATUS_BATCH,
 };
 pub use envelope::MESSAGE_TYPES;
 pub use error::{ClientError, ControlError, SandboxError};

@@ -22,6 +22,7 @@ use crate::numbers::Numbers;
 use crate::records::{
     InboundRecord, ManagementWebhook, MarkRead, MessagesReport, Rejection, SentMessage, Stats,
 };
+use crate::status_batches::StatusBatches;
 use crate::templates::Templates;
 use crate::webhooks::{ConversationOut, Metadata, Origin, Pricing, StatusPlan};
 
@@ -38,6 +39,8 @@ struct Shared {
     /// One client for every webhook, so connections to Parley are pooled and reused.
     http: reqwest::Client,
     permits: Semaphore,
+    /// Statuses waiting for a batched POST (when `status_batch_max` > 1).
+    status_batches: StatusBatches,
     counters: Counters,
     closed: AtomicBool,
     data: Mutex<Data>,
@@ -143,6 +146,7 @@ impl SandboxState {
                 delivery: config.delivery,
                 http,
                 permits: Semaphore::new(config.delivery.concurrency.max(1)),
+                status_batches: StatusBatches::default(),
                 counters: Counters::default(),
                 closed: AtomicBool::new(false),
                 data: Mutex::new(Data {
@@ -194,6 +198,10 @@ impl SandboxState {
 
     pub(crate) fn delivery_permits(&self) -> &Semaphore {
         &self.shared.permits
+    }
+
+    pub(crate) fn status_batches(&self) -> &StatusBatches {
+        &self.shared.status_batches
     }
 
     pub(crate) fn counters(&self) -> &Counters {
@@ -371,6 +379,7 @@ impl SandboxState {
                 out_of_order: data.config.faults.out_of_order_statuses,
                 duplicate: data.config.faults.duplicate_webhooks,
                 failure_code,
+                batch_max: data.config.status_batch_max.max(1) as usize,
             }
         });
 

@@ -13,6 +13,7 @@ use crate::config::StatusDelays;
 use crate::meta_error::{describe, ERROR_CODES_HREF};
 use crate::records::DeliveryOutcome;
 use crate::state::SandboxState;
+use crate::status_batches::{post_status, BatchTarget};
 
 /// The header Meta signs webhooks in.
 pub const SIGNATURE_HEADER: &str = "X-Hub-Signature-256";
@@ -85,7 +86,7 @@ pub(crate) struct MessagesValue<M> {
 }
 
 /// `metadata` of a `messages` change.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct Metadata {
     pub display_phone_number: String,
     pub phone_number_id: String,
@@ -184,6 +185,8 @@ pub(crate) struct StatusPlan {
     pub duplicate: bool,
     /// Set when the recipient fails asynchronously: one `failed` status replaces the three.
     pub failure_code: Option<u32>,
+    /// At most this many statuses per POST (1: each on its own).
+    pub batch_max: usize,
 }
 
 /// Which status a scheduled webhook carries.
@@ -220,8 +223,8 @@ impl StatusPlan {
             .collect()
     }
 
-    /// The webhook body of one status.
-    fn body(&self, kind: Kind, happened_after: Duration) -> Bytes {
+    /// One status of this send.
+    fn status(&self, kind: Kind, happened_after: Duration) -> Status {
         let timestamp = ((self.accepted_ms + happened_after.as_millis() as i64) / 1000).to_string();
         // Meta puts `conversation` and `pricing` on `sent` and on one of `delivered`/`read`
         // (README §5.5); the sandbox picks `delivered`, and never puts them on `failed`.
@@ -251,7 +254,7 @@ impl StatusPlan {
             }
             c
         });
-        let status = Status {
+        Status {
             id: self.wamid.clone(),
             status: name,
             timestamp,
@@ -260,7 +263,11 @@ impl StatusPlan {
             conversation,
             pricing: billing.then(|| self.pricing.clone()),
             errors,
-        };
+        }
+    }
+
+    /// The webhook body of one status on its own.
+    fn body(&self, status: Status) -> Bytes {
         let value = MessagesValue::<()> {
             messaging_product: "whatsapp",
             metadata: self.metadata.clone(),
@@ -269,6 +276,14 @@ impl StatusPlan {
             statuses: Some(vec![status]),
         };
         Envelope::new(self.waba_id.clone(), "messages", None, value).to_bytes()
+    }
+
+    fn batch_target(&self) -> BatchTarget {
+        BatchTarget {
+            url: self.url.clone(),
+            waba_id: self.waba_id.clone(),
+            metadata: self.metadata.clone(),
+        }
     }
 
     /// How many POSTs this plan makes, for the pending gauge.
@@ -293,10 +308,14 @@ pub(crate) async fn run_status_plan(state: SandboxState, plan: StatusPlan) {
         if state.is_closed() {
             break;
         }
-        let body = plan.body(kind, happened);
         let copies = if plan.duplicate { 2 } else { 1 };
         for _ in 0..copies {
-            post_signed(&state, &plan.url, body.clone()).await;
+            let status = plan.status(kind, happened);
+            if plan.batch_max > 1 {
+                post_status(&state, plan.batch_target(), status, plan.batch_max).await;
+            } else {
+                post_signed(&state, &plan.url, plan.body(status)).await;
+            }
             state.counters().pending.fetch_sub(1, Ordering::Relaxed);
             remaining -= 1;
         }
@@ -309,6 +328,17 @@ pub(crate) async fn run_status_plan(state: SandboxState, plan: StatusPlan) {
 
 /// POSTs a signed body to Parley, retrying with doubling backoff on non-2xx or no answer.
 pub(crate) async fn post_signed(state: &SandboxState, url: &str, body: Bytes) -> DeliveryOutcome {
+    post_signed_updates(state, url, body, 1).await
+}
+
+/// [`post_signed`] for a body carrying `updates` updates (statuses), each counted as delivered
+/// or failed.
+pub(crate) async fn post_signed_updates(
+    state: &SandboxState,
+    url: &str,
+    body: Bytes,
+    updates: u64,
+) -> DeliveryOutcome {
     let policy = state.delivery_policy();
     let signature = signature(state.app_secret(), &body);
     let mut last_status = None;
@@ -338,7 +368,10 @@ pub(crate) async fn post_signed(state: &SandboxState, url: &str, body: Bytes) ->
         };
         match result {
             Ok(status) if status.is_success() => {
-                state.counters().delivered.fetch_add(1, Ordering::Relaxed);
+                state
+                    .counters()
+                    .delivered
+                    .fetch_add(updates, Ordering::Relaxed);
                 return DeliveryOutcome {
                     delivered: true,
                     status: Some(status.as_u16()),
@@ -361,7 +394,10 @@ pub(crate) async fn post_signed(state: &SandboxState, url: &str, body: Bytes) ->
             backoff *= 2;
         }
     }
-    state.counters().failed.fetch_add(1, Ordering::Relaxed);
+    state
+        .counters()
+        .failed
+        .fetch_add(updates, Ordering::Relaxed);
     tracing::warn!(%url, "webhook given up after retries");
     DeliveryOutcome {
         delivered: false,

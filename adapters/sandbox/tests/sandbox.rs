@@ -963,3 +963,63 @@ async fn throughput_of_sends_with_status_webhooks() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn with_a_batch_size_statuses_that_fall_due_together_share_posts_and_none_is_lost() {
+    let receiver = Receiver::start().await;
+    let sandbox = sandbox_for(&receiver, Faults::default()).await;
+    let client = sandbox.client();
+    client
+        .update_config(
+            &json!({"status_batch_max": 25, "status_delays": sandbox::StatusDelays::ZERO}),
+        )
+        .await
+        .unwrap();
+    assert!(client
+        .update_config(&json!({"status_batch_max": 1001}))
+        .await
+        .is_err());
+    let url = format!("{}/v23.0/{PNID}/messages", sandbox.base_url());
+    let mut sends = tokio::task::JoinSet::new();
+    for i in 0..200 {
+        let (url, body) = (url.clone(), text_to(&format!("1650555{i:04}")));
+        sends.spawn(async move {
+            let request = reqwest::Client::new()
+                .post(url)
+                .bearer_auth("t")
+                .json(&body);
+            request.send().await.unwrap().status().as_u16()
+        });
+    }
+    while let Some(status) = sends.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sandbox.state().stats().webhooks_pending > 0 {
+        assert!(Instant::now() < deadline, "{:?}", sandbox.state().stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let posts = receiver.received();
+    let mut arrivals: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for post in &posts {
+        assert!(post.signature_valid);
+        let statuses = post.body["entry"][0]["changes"][0]["value"]["statuses"]
+            .as_array()
+            .unwrap();
+        assert!((1..=25).contains(&statuses.len()), "{}", statuses.len());
+        for status in statuses {
+            arrivals
+                .entry(status["id"].as_str().unwrap().to_string())
+                .or_default()
+                .push(status["status"].as_str().unwrap().to_string());
+        }
+    }
+    // Every status once, each message's in order, and fewer POSTs than statuses.
+    assert_eq!(arrivals.len(), 200);
+    for statuses in arrivals.values() {
+        assert_eq!(statuses, &["sent", "delivered", "read"]);
+    }
+    assert!(posts.len() < 600, "{} POSTs for 600 statuses", posts.len());
+    assert_eq!(sandbox.state().stats().webhooks_delivered, 600);
+}

@@ -13,11 +13,13 @@ use chrono::{DateTime, Utc};
 use domain::conversation::MessageId;
 use projections::CheckpointWatch;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
 /// Slack added to each second of a number's pacing, for the jitter between a slot and the send.
-const PACING_ALLOWANCE_NANOS: i64 = 50_000_000;
+const PACING_ALLOWANCE_NANOS: i64 = 25_000_000;
 
 /// Recipients a number may message per 24 h when Meta has not told its tier: the entry tier.
 const ASSUMED_DAILY_RECIPIENTS: i64 = 250;
@@ -66,7 +68,15 @@ pub struct PgOutboxQueue {
     pool: deadpool_postgres::Pool,
     pacing: PacingConfig,
     watch: CheckpointWatch,
+    /// How many due jobs the next claim reads (see [`MIN_CLAIM`]).
+    claim_size: Arc<AtomicI64>,
 }
+
+/// The fewest due jobs a claim reads. A claim reads fewer than the worker asks for while its
+/// numbers are booked up to the horizon: reading (and locking) two hundred jobs to take the
+/// twenty whose slots have come free would cost more than the sends. It grows back, doubling,
+/// as soon as claims are no longer cut short.
+const MIN_CLAIM: i64 = 16;
 
 impl PgOutboxQueue {
     /// A queue on `pool`, woken by the projector's checkpoint notifications.
@@ -79,6 +89,7 @@ impl PgOutboxQueue {
             pool,
             pacing,
             watch,
+            claim_size: Arc::new(AtomicI64::new(i64::MAX)),
         }
     }
 
@@ -205,6 +216,7 @@ impl PgOutboxQueue {
 
 impl OutboxQueue for PgOutboxQueue {
     async fn claim(&self, limit: i64) -> Result<Vec<OutboxJob>, AppError> {
+        let limit = limit.min(self.claim_size.load(Ordering::Relaxed)).max(1);
         let mut client = self.pool.get().await.map_err(AppError::internal)?;
         let tx = client.transaction().await.map_err(AppError::internal)?;
         // Jobs whose worker died: their lease ran out, so they are due again.
@@ -305,6 +317,8 @@ impl OutboxQueue for PgOutboxQueue {
         let pair_tolerance = pair_interval * (self.pacing.pair_burst.max(1) as i32 - 1);
         let horizon = now + chrono(self.pacing.horizon);
         let mut claimed = Vec::new();
+        // Jobs left as they were because their number is booked up to the horizon.
+        let mut cut_short = 0usize;
         // (id, not_before, reserved_slot) of jobs put back for later.
         let mut deferred: Vec<(i64, DateTime<Utc>, Option<DateTime<Utc>>)> = Vec::new();
         for job in due {
@@ -324,10 +338,13 @@ impl OutboxQueue for PgOutboxQueue {
             }
             let mut earliest = now;
             let mut reserved = job.reserved_slot;
+            // The recipient's pair slot reserved by this claim, with the key's previous value.
+            let mut reserved_now = None;
             if job.kind.is_send() && reserved.is_none() {
                 let key = pair_key(job.phone_number_id, &job.recipient);
                 let (slot, next) = gcra_slot(tats[&key], now, pair_interval, pair_tolerance);
-                tats.insert(key, next);
+                let previous = tats.insert(key.clone(), next);
+                reserved_now = previous.map(|previous| (key, previous));
                 reserved = Some(slot);
             }
             if let Some(slot) = reserved {
@@ -344,7 +361,7 @@ impl OutboxQueue for PgOutboxQueue {
                 .unwrap_or(self.pacing.default_messages_per_second as i32)
                 .max(1);
             let slowdown = number.map_or(1.0, |n| n.slowdown) as f64;
-            // `per_second` slots in every 1.05 s, not 1 s: sends leave a little after their slots,
+            // `per_second` slots in every 1.025 s, not 1 s: sends leave a little after their slots,
             // unevenly (connection setup, scheduling), and Meta counts arrivals in any one-second
             // window, so exact spacing would graze the limit.
             let interval = chrono::Duration::nanoseconds(
@@ -355,9 +372,12 @@ impl OutboxQueue for PgOutboxQueue {
             let tat = tats[&key];
             let (slot, next) = gcra_slot(tat, earliest, interval, chrono::Duration::zero());
             if slot > horizon {
-                // The number is busy past the horizon: leave the job (and its number slot) for
-                // a later claim.
-                deferred.push((job.id, slot.min(horizon), reserved));
+                // The number is booked past the horizon: the job stays as it was, first in line
+                // for a later claim, and gives back the pair slot it was just given.
+                if let Some((key, previous)) = reserved_now {
+                    tats.insert(key, previous);
+                }
+                cut_short += 1;
                 continue;
             }
             tats.insert(key, next);
@@ -424,6 +444,14 @@ impl OutboxQueue for PgOutboxQueue {
         .await
         .map_err(AppError::internal)?;
         tx.commit().await.map_err(AppError::internal)?;
+        let next_size = if cut_short > 0 {
+            (claimed.len() as i64 * 3 / 2).max(MIN_CLAIM)
+        } else if rows.len() as i64 == limit {
+            limit.saturating_mul(2)
+        } else {
+            limit
+        };
+        self.claim_size.store(next_size, Ordering::Relaxed);
         Ok(claimed)
     }
 
@@ -437,6 +465,17 @@ impl OutboxQueue for PgOutboxQueue {
             "UPDATE outbox_jobs SET state = $2, last_error = coalesce($3, last_error), \
                     lease_until = NULL, finished_at = now() WHERE id = $1",
             &[&job_id, &state, &failed],
+        )
+        .await
+    }
+
+    async fn finish_done(&self, job_ids: &[i64]) -> Result<(), AppError> {
+        // Redoable for the same reason as `finish`.
+        execute_redoable(
+            &self.pool,
+            "UPDATE outbox_jobs SET state = 'done', lease_until = NULL, finished_at = now() \
+             WHERE id = ANY($1)",
+            &[&job_ids],
         )
         .await
     }

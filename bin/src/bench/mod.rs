@@ -299,6 +299,9 @@ impl Bench {
                 "status_delays": sandbox::StatusDelays::ZERO,
                 // Any send above the limit is refused with 130429 and shows in sandbox_rejections.
                 "throughput_limit_mps": PER_NUMBER_LIMIT,
+                // Meta puts up to 1000 updates in one POST when it has many to deliver; the
+                // sandbox batches statuses that wait for a free POST, up to 100.
+                "status_batch_max": 100,
             }))
             .await
             .map_err(|e| format!("cannot configure the sandbox: {e}"))?;

@@ -41,6 +41,18 @@ impl RecipientCounts {
         self.delivered + self.read
     }
 
+    /// Recipients whose current status is `status`.
+    pub fn of(&self, status: RecipientStatus) -> i64 {
+        match status {
+            RecipientStatus::Pending => self.pending,
+            RecipientStatus::Sent => self.sent,
+            RecipientStatus::Failed => self.failed,
+            RecipientStatus::Delivered => self.delivered,
+            RecipientStatus::Read => self.read,
+            RecipientStatus::Skipped => self.skipped,
+        }
+    }
+
     /// The funnel as the Broadcast aggregate records it when sending completes.
     pub fn funnel(&self) -> BroadcastCounts {
         let count = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
@@ -330,13 +342,7 @@ pub async fn list_recipients(
     let from = "FROM broadcast_recipients r \
                 JOIN broadcasts b ON b.broadcast_id = r.broadcast_id AND b.workspace_id = $1 \
                 WHERE r.broadcast_id = $2 AND ($3::text IS NULL OR r.status = $3)";
-    let total: i64 = client
-        .query_one(
-            &format!("SELECT count(*) {from}"),
-            &[&workspace.0, &broadcast_id, &status],
-        )
-        .await?
-        .get(0);
+    let total = matching_recipients(client, workspace, broadcast_id, status).await?;
     let rows = client
         .query(
             &format!("SELECT {RECIPIENT_COLUMNS} {from} ORDER BY r.position OFFSET $4 LIMIT $5"),
@@ -350,6 +356,24 @@ pub async fn list_recipients(
         )
         .await?;
     Ok((rows.iter().map(RecipientView::from_row).collect(), total))
+}
+
+/// How many of a broadcast's recipients have `status` (all when `None`), from the counts on its
+/// row: a recount would read every recipient of a large broadcast on each page.
+async fn matching_recipients(
+    client: &impl GenericClient,
+    workspace: WorkspaceId,
+    broadcast_id: Uuid,
+    status: Option<&str>,
+) -> Result<i64, tokio_postgres::Error> {
+    let Some(counts) = recipient_summary(client, workspace, broadcast_id).await? else {
+        return Ok(0);
+    };
+    Ok(match status.map(str::parse::<RecipientStatus>) {
+        None => counts.total,
+        Some(Ok(status)) => counts.of(status),
+        Some(Err(_)) => 0,
+    })
 }
 
 /// A broadcast's recipients by current status (from its row, not a recount); `None` if it is
@@ -506,13 +530,7 @@ pub async fn list_recipients_after(
     let from = "FROM broadcast_recipients r \
                 JOIN broadcasts b ON b.broadcast_id = r.broadcast_id AND b.workspace_id = $1 \
                 WHERE r.broadcast_id = $2 AND ($3::text IS NULL OR r.status = $3)";
-    let total: i64 = client
-        .query_one(
-            &format!("SELECT count(*) {from}"),
-            &[&workspace.0, &broadcast_id, &status],
-        )
-        .await?
-        .get(0);
+    let total = matching_recipients(client, workspace, broadcast_id, status).await?;
     let rows = client
         .query(
             &format!(
