@@ -19,7 +19,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 /// Slack added to each second of a number's pacing, for the jitter between a slot and the send.
-const PACING_ALLOWANCE_NANOS: i64 = 25_000_000;
+const PACING_ALLOWANCE_NANOS: i64 = 50_000_000;
 
 /// Recipients a number may message per 24 h when Meta has not told its tier: the entry tier.
 const ASSUMED_DAILY_RECIPIENTS: i64 = 250;
@@ -361,7 +361,7 @@ impl OutboxQueue for PgOutboxQueue {
                 .unwrap_or(self.pacing.default_messages_per_second as i32)
                 .max(1);
             let slowdown = number.map_or(1.0, |n| n.slowdown) as f64;
-            // `per_second` slots in every 1.025 s, not 1 s: sends leave a little after their slots,
+            // `per_second` slots in every 1.05 s, not 1 s: sends leave a little after their slots,
             // unevenly (connection setup, scheduling), and Meta counts arrivals in any one-second
             // window, so exact spacing would graze the limit.
             let interval = chrono::Duration::nanoseconds(
@@ -520,18 +520,24 @@ impl OutboxQueue for PgOutboxQueue {
         let client = self.pool.get().await.map_err(AppError::internal)?;
         client
             .execute(
-                "UPDATE send_pace SET tat = greatest(tat, now()) + $2::bigint * interval '1 millisecond' \
+                // From now, not added up: one burst over the limit brings many 130429s at once
+                // (before, each pushed the number back another `pause`: a minute for sixty).
+                "UPDATE send_pace SET tat = greatest(tat, now() + $2::bigint * interval '1 millisecond') \
                  WHERE key = $1",
                 &[&number_key(phone_number_id), &(pause.as_millis() as i64)],
             )
             .await
             .map_err(AppError::internal)?;
-        // And slow its pace from now on, until calm returns (the slowdown decays in `claim`).
+        // And slow its pace from now on, until calm returns (the slowdown decays in `claim`);
+        // the 130429s of one burst (within a second) count as one step.
         client
             .execute(
                 "INSERT INTO phone_number_throughput (phone_number_id, slowdown, slowed_at) \
                  VALUES ($1, $2, now()) ON CONFLICT (phone_number_id) DO UPDATE \
-                 SET slowdown = least(greatest(phone_number_throughput.slowdown, 1) * $2, $3), slowed_at = now()",
+                 SET slowdown = CASE WHEN phone_number_throughput.slowed_at > now() - interval '1 second' \
+                                     THEN phone_number_throughput.slowdown \
+                                     ELSE least(greatest(phone_number_throughput.slowdown, 1) * $2, $3) END, \
+                     slowed_at = now()",
                 &[&phone_number_id, &SLOWDOWN_STEP, &MAX_SLOWDOWN],
             )
             .await

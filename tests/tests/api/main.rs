@@ -15,6 +15,7 @@ mod messages_rest;
 mod messaging;
 mod meta_fixtures;
 mod openapi;
+mod outbox_backoff;
 mod phone_numbers;
 mod projector;
 mod redoable;
