@@ -1,5 +1,6 @@
 //! `parley`: the one binary. Serves HTTP, migrates, and carries the operator commands.
 
+mod allocator;
 mod bench;
 mod config;
 mod wiring;
@@ -169,8 +170,22 @@ enum ProjectionsCommand {
     Rebuild { name: Option<String> },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    allocator::limit_arenas();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async_main())
+}
+
+async fn async_main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PARLEY_LOG")
