@@ -7,6 +7,8 @@ pub mod contacts;
 pub mod context;
 pub mod conversations;
 pub mod error;
+pub mod integrator_events;
+pub mod meta_deliveries;
 pub mod meta_management;
 pub mod outbox;
 pub mod phone_health;
@@ -26,6 +28,9 @@ pub use conversations::{
     PhoneNumberRef, QueuedMessage, Routed, SendTrace, StatusFromMeta,
 };
 pub use error::{AppError, ErrorCode};
+pub use meta_deliveries::{
+    meta_delivery_correlation, meta_delivery_part_correlation, DeliveryPart,
+};
 pub use meta_management::{
     BusinessProfile, BusinessProfileUpdate, CodeMethod, MetaManagement, MetaTemplate,
     PhoneNumberHealth, TemplateSubmission,

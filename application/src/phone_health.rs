@@ -154,6 +154,18 @@ impl<I: Infrastructure> Application<I> {
         Ok(updated)
     }
 
+    /// Whether number `id` already holds what the delivery part `correlation_id` names, or
+    /// something later (see [`crate::meta_deliveries`]).
+    async fn superseded_number(&self, id: Uuid, correlation_id: &str) -> Result<bool, AppError> {
+        match crate::DeliveryPart::of(correlation_id) {
+            Some(part) => {
+                let store = self.infra.phone_number_store();
+                crate::meta_deliveries::superseded(store, &id.to_string(), part).await
+            }
+            None => Ok(false),
+        }
+    }
+
     async fn apply_health(
         &self,
         workspace_id: WorkspaceId,
@@ -162,6 +174,9 @@ impl<I: Infrastructure> Application<I> {
         quality_rating: Option<QualityRating>,
         messaging_limit: Option<MessagingLimitTier>,
     ) -> Result<(), AppError> {
+        if self.superseded_number(id, correlation_id).await? {
+            return Ok(());
+        }
         let context = meta_context(workspace_id, correlation_id);
         self.phone_number_command(
             &context,
@@ -193,6 +208,9 @@ impl<I: Infrastructure> Application<I> {
     ) -> Result<usize, AppError> {
         let numbers = self.infra.phone_numbers_of_waba(waba_id).await?;
         for (workspace_id, id, _) in &numbers {
+            if self.superseded_number(*id, correlation_id).await? {
+                continue;
+            }
             let context = meta_context(*workspace_id, correlation_id);
             self.phone_number_command(
                 &context,

@@ -370,9 +370,16 @@ impl<I: Infrastructure> Application<I> {
         workspaces.sort_by_key(|w| w.0);
         workspaces.dedup();
         let mut applied = Vec::new();
+        let part = crate::DeliveryPart::of(correlation_id);
         for workspace in workspaces {
             let context = meta_context(workspace, Actor::Meta, correlation_id);
             let id = template_id(workspace, waba_id, name, language);
+            if let Some(part) = part {
+                let store = self.infra.template_store();
+                if crate::meta_deliveries::superseded(store, &id.to_string(), part).await? {
+                    continue;
+                }
+            }
             match self.template_command(&context, id, command.clone()).await {
                 Ok(_) => applied.push((workspace, id)),
                 Err(AppError::NotFound(_)) => {}

@@ -22,6 +22,14 @@ pub struct Config {
     pub meta_messages_per_second: u32,
     /// How long a claimed outbox job stays reserved before another worker may retry it.
     pub outbox_lease: Duration,
+    /// Where integrator webhooks may go beyond public addresses (SSRF protection).
+    pub webhook_addresses: integrator_webhooks::AddressPolicy,
+}
+
+/// Whether the variable is set to a true value (`1`, `true`, `yes`).
+fn flag(name: &str) -> bool {
+    var(name)
+        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
 }
 
 fn var(name: &str) -> Option<String> {
@@ -59,6 +67,10 @@ impl Config {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(30_000),
             ),
+            webhook_addresses: integrator_webhooks::AddressPolicy {
+                allow_loopback: flag("PARLEY_WEBHOOK_ALLOW_LOOPBACK"),
+                allow_private: flag("PARLEY_WEBHOOK_ALLOW_PRIVATE"),
+            },
         }
     }
 }

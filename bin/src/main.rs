@@ -6,12 +6,15 @@ mod config;
 mod wiring;
 
 use application::{PhoneNumberInput, RequestContext};
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use config::Config;
 use domain::phone_number::PhoneNumberStatus;
 use domain::WorkspaceId;
 use std::io::Write;
 use std::process::ExitCode;
+use store::aggregate_history::{self, PointInHistory};
+use store::meta_webhooks::{DeliverySelection, MetaWebhookLog};
 use uuid::Uuid;
 
 #[derive(Parser)]
@@ -46,6 +49,11 @@ enum Command {
     Events {
         #[command(subcommand)]
         command: EventsCommand,
+    },
+    /// Meta's webhook deliveries, as stored raw.
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
     },
     /// Read models.
     Projections {
@@ -162,6 +170,48 @@ enum EventsCommand {
         #[arg(long)]
         aggregate_id: String,
     },
+    /// Print an aggregate's state folded from its events, latest or at a version or time
+    /// (pretty JSON: the state, the version and record time it reflects, events folded).
+    Show {
+        /// contact, phone_number, conversation, broadcast or template.
+        #[arg(long)]
+        aggregate_type: String,
+        #[arg(long)]
+        aggregate_id: String,
+        /// The state after the event with this sequence (from 1).
+        #[arg(long, conflicts_with = "at_time")]
+        at_version: Option<u64>,
+        /// The state after every event recorded (committed) at or before this RFC 3339 time.
+        #[arg(long, value_parser = parse_rfc3339)]
+        at_time: Option<DateTime<Utc>>,
+    },
+}
+
+#[derive(Subcommand)]
+enum WebhooksCommand {
+    /// Run stored Meta deliveries through ingestion again, in arrival order (idempotent);
+    /// prints a summary as JSON.
+    #[command(group(clap::ArgGroup::new("selection").required(true).args(["id", "from", "all"])))]
+    Replay {
+        /// One delivery, by its id in the stored log.
+        #[arg(long)]
+        id: Option<i64>,
+        /// Deliveries first received at or after this RFC 3339 time …
+        #[arg(long, value_parser = parse_rfc3339)]
+        from: Option<DateTime<Utc>>,
+        /// … and before this one (default: now).
+        #[arg(long, value_parser = parse_rfc3339, requires = "from")]
+        to: Option<DateTime<Utc>>,
+        /// Every stored delivery.
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+fn parse_rfc3339(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|e| format!("not an RFC 3339 time (e.g. 2025-06-01T12:00:00Z): {e}"))
 }
 
 #[derive(Subcommand)]
@@ -297,6 +347,50 @@ async fn run(command: Command, config: Config) -> Result<(), String> {
             for event in events {
                 print_json(event.to_json());
             }
+            Ok(())
+        }
+        Command::Events {
+            command:
+                EventsCommand::Show {
+                    aggregate_type,
+                    aggregate_id,
+                    at_version,
+                    at_time,
+                },
+        } => {
+            let point = match (at_version, at_time) {
+                (Some(version), _) => PointInHistory::Version(version),
+                (None, Some(at)) => PointInHistory::Time(at),
+                (None, None) => PointInHistory::Latest,
+            };
+            // An unknown type is refused before connecting.
+            aggregate_history::check_aggregate_type(&aggregate_type).map_err(|e| e.to_string())?;
+            let pools = wiring::pools(&config).await?;
+            let client = pools.queries.get().await.map_err(|e| e.to_string())?;
+            let state =
+                aggregate_history::state_at(&**client, &aggregate_type, &aggregate_id, point)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            let pretty = serde_json::to_string_pretty(&state).map_err(|e| e.to_string())?;
+            println!("{pretty}");
+            Ok(())
+        }
+        Command::Webhooks {
+            command: WebhooksCommand::Replay { id, from, to, all },
+        } => {
+            let selection = match (id, from, all) {
+                (Some(id), _, _) => DeliverySelection::One(id),
+                (None, Some(from), _) => DeliverySelection::ReceivedBetween { from, to },
+                (None, None, true) => DeliverySelection::All,
+                (None, None, false) => return Err("give --id, --from or --all".into()),
+            };
+            let app = wiring::cli_application(&config).await?;
+            let log = MetaWebhookLog::new(app.infra.pools.queries.clone());
+            let summary = api::webhook_replay::replay(&app, &log, selection)
+                .await
+                .map_err(|e| e.to_string())?;
+            wiring::fold_now(&app).await;
+            print_json(serde_json::to_value(summary).map_err(|e| e.to_string())?);
             Ok(())
         }
         Command::Projections {

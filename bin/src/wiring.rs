@@ -77,7 +77,11 @@ pub async fn fold_now(app: &ParleyApp) {
     }
 }
 
-/// `parley serve`: HTTP plus the projector, until Ctrl-C or SIGTERM.
+/// How long an integrator's receiver may take to answer a webhook.
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `parley serve`: HTTP plus the projector, the outbox worker, the broadcast supervisor and the
+/// integrator webhook deliveries, until Ctrl-C or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), String> {
     let app = Arc::new(application(&config).await?);
     let shutdown = Shutdown::new();
@@ -105,7 +109,21 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let graph = Arc::new(meta.graph);
     let state = api::AppState::new(app.clone())
         .with_meta_webhooks(meta.webhooks)
-        .with_graph(graph.clone());
+        .with_graph(graph.clone())
+        .with_webhook_policy(config.webhook_addresses);
+    let deliveries = tokio::spawn(
+        integrator_webhooks::DeliveryWorker {
+            deliveries: state.webhook_deliveries.clone(),
+            endpoints: state.webhook_endpoints.clone(),
+            sender: integrator_webhooks::WebhookSender::new(
+                config.webhook_addresses,
+                WEBHOOK_TIMEOUT,
+            )
+            .map_err(|e| format!("cannot build the webhook HTTP client: {e}"))?,
+            policy: integrator_webhooks::DeliveryPolicy::default(),
+        }
+        .run(shutdown.clone().triggered_owned()),
+    );
     let worker = tokio::spawn({
         let (app, applier, stop) = (app.clone(), state.webhook_applier.clone(), shutdown.clone());
         async move {
@@ -151,6 +169,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
     let _ = tokio::time::timeout(Duration::from_secs(10), projector_task).await;
     let _ = tokio::time::timeout(Duration::from_secs(10), worker).await;
     let _ = tokio::time::timeout(Duration::from_secs(10), supervisor).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), deliveries).await;
     drop(meta.sandbox);
     Ok(())
 }

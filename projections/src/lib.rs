@@ -6,6 +6,7 @@
 pub mod broadcasts;
 pub mod contacts;
 pub mod conversations;
+pub mod integrator_events;
 pub mod log;
 pub mod messages;
 pub mod outbox;
@@ -33,5 +34,6 @@ pub fn all_projections() -> Vec<Arc<dyn Projection>> {
         Arc::new(templates::TemplatesProjection),
         Arc::new(template_analytics::TemplateAnalyticsProjection),
         Arc::new(outbox::OutboxProjection),
+        Arc::new(integrator_events::IntegratorEventsProjection),
     ]
 }

@@ -85,6 +85,19 @@ pub async fn fresh_database() -> String {
     with_database(&url, &name)
 }
 
+/// Integrator webhook retries for tests: fast, and no dead letters unless a test asks.
+pub fn test_delivery_policy() -> integrator_webhooks::DeliveryPolicy {
+    integrator_webhooks::DeliveryPolicy {
+        first_retry: Duration::from_millis(200),
+        max_retry: Duration::from_secs(1),
+        give_up_after: Duration::from_secs(600),
+        pause_after: Duration::from_secs(24 * 60 * 60),
+        lease: Duration::from_secs(10),
+        poll: Duration::from_millis(50),
+        concurrency: 8,
+    }
+}
+
 /// A running Parley on a fresh database, with one workspace (token and phone number) ready.
 pub struct TestApp {
     pub base_url: String,
@@ -123,6 +136,14 @@ impl TestApp {
 
     /// Starts everything with the given read-your-writes timeout.
     pub async fn spawn_with_timeout(read_your_writes: Duration) -> Self {
+        Self::spawn_with_delivery_policy(read_your_writes, test_delivery_policy()).await
+    }
+
+    /// Starts everything, delivering integrator webhooks (to loopback too) under `deliveries`.
+    pub async fn spawn_with_delivery_policy(
+        read_your_writes: Duration,
+        deliveries: integrator_webhooks::DeliveryPolicy,
+    ) -> Self {
         let database_url = fresh_database().await;
         let pools = Pools::connect(&database_url, 8).await.expect("pools");
         let names = all_projections().iter().map(|p| p.name()).collect();
@@ -179,7 +200,12 @@ impl TestApp {
             Duration::from_millis(200),
             shutdown.clone().triggered_owned(),
         ));
+        let loopback = integrator_webhooks::AddressPolicy {
+            allow_loopback: true,
+            allow_private: false,
+        };
         let state = api::AppState::new(app.clone())
+            .with_webhook_policy(loopback)
             .with_graph(graph.clone())
             .with_meta_webhooks(api::webhook::MetaWebhookSettings {
                 app_secret: Some(Arc::new(META_APP_SECRET.as_bytes().to_vec())),
@@ -190,6 +216,16 @@ impl TestApp {
                 .webhook_applier
                 .clone()
                 .run_sweeps(shutdown.clone().triggered_owned()),
+        );
+        tokio::spawn(
+            integrator_webhooks::DeliveryWorker {
+                deliveries: state.webhook_deliveries.clone(),
+                endpoints: state.webhook_endpoints.clone(),
+                sender: integrator_webhooks::WebhookSender::new(loopback, Duration::from_secs(5))
+                    .unwrap(),
+                policy: deliveries,
+            }
+            .run(shutdown.clone().triggered_owned()),
         );
         let router = api::router::with_common_layers(
             api::router(state.clone()).merge(graphql::router(state)),

@@ -13,6 +13,11 @@ use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use std::marker::PhantomData;
 
+/// How a request's token was resolved, put in its extensions by a layer that authenticated it
+/// already (the rate limit), so that [`Caller`] does not look the token up a second time.
+#[derive(Debug, Clone)]
+pub struct Authentication(pub Result<RequestContext, AuthFailure>);
+
 /// The authenticated caller, for surface `S`.
 pub struct Caller<S: Surface>(pub RequestContext, pub PhantomData<S>);
 
@@ -23,7 +28,11 @@ impl<S: Surface> FromRequestParts<AppState> for Caller<S> {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match authenticate(parts, state).await {
+        let outcome = match parts.extensions.get::<Authentication>() {
+            Some(Authentication(outcome)) => outcome.clone(),
+            None => authenticate(parts, state).await,
+        };
+        match outcome {
             Ok(context) => Ok(Caller(context, PhantomData)),
             Err(AuthFailure::Unavailable) => Err(ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -1,7 +1,12 @@
-//! The HTTP router: REST routes, health, the OpenAPI document, request ids and the body limit.
+//! The HTTP router: REST routes, health, the OpenAPI document, rate limits, request ids and the
+//! body limit.
 
+use crate::rate_limit::{self, RateLimiter};
 use crate::request_id::assign_request_id;
-use crate::rest::{broadcasts, contacts, groups, media, messages, phone_numbers, templates};
+use crate::rest::{
+    broadcasts, contacts, events, groups, health, media, messages, phone_numbers, templates,
+    webhook_test, webhooks,
+};
 use crate::state::AppState;
 use crate::surface::{ApiError, ExternalV2, WhatsAppV1};
 use crate::webhook;
@@ -25,6 +30,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v2/openapi.json",
             get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }),
+        )
+        .route("/api/v2/external/health", get(health::health))
+        .route(
+            "/api/v2/external/rate-limit-test",
+            get(health::rate_limit_test),
         )
         .route(
             "/api/v2/external/phone-numbers",
@@ -76,6 +86,42 @@ pub fn router(state: AppState) -> Router {
             "/api/v2/external/media/upload",
             axum::routing::post(media::upload)
                 .layer(DefaultBodyLimit::max(media::MAX_UPLOAD_BYTES)),
+        )
+        .route("/api/v2/external/webhook/test", post(webhook_test::test))
+        .route("/api/v2/external/events", get(events::list))
+        .route(
+            "/api/v2/external/webhooks",
+            get(webhooks::list).post(webhooks::create),
+        )
+        .route(
+            "/api/v2/external/webhooks/{webhookId}",
+            get(webhooks::get)
+                .patch(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route(
+            "/api/v2/external/webhooks/{webhookId}/rotate-secret",
+            post(webhooks::rotate_secret),
+        )
+        .route(
+            "/api/v2/external/webhooks/{webhookId}/pause",
+            post(webhooks::pause),
+        )
+        .route(
+            "/api/v2/external/webhooks/{webhookId}/resume",
+            post(webhooks::resume),
+        )
+        .route(
+            "/api/v2/external/webhooks/{webhookId}/deliveries",
+            get(webhooks::deliveries),
+        )
+        .route(
+            "/api/v2/external/webhooks/{webhookId}/deliveries/{deliveryId}",
+            get(webhooks::delivery),
+        )
+        .route(
+            "/api/v2/external/webhooks/{webhookId}/replay",
+            post(webhooks::replay),
         )
         .route(
             "/v1/whatsapp/contacts",
@@ -169,6 +215,12 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Keep this layer after every route: a router layer wraps only the routes added before
+        // it (and the fallbacks). It limits `/api/v2/external/…` and `/v1/whatsapp/…` only.
+        .layer(axum::middleware::from_fn_with_state(
+            RateLimiter::new(state.clone()),
+            rate_limit::enforce,
+        ))
         .with_state(state)
 }
 

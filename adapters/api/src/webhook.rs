@@ -204,7 +204,7 @@ impl WebhookApplier {
     /// Applies one stored delivery and records the outcome; on an infrastructure failure the
     /// delivery stays unprocessed for the sweep.
     async fn apply(&self, delivery: StoredDelivery) {
-        let correlation = format!("meta-webhook:{}", delivery.id);
+        let correlation = application::meta_delivery_correlation(delivery.id);
         match apply_delivery(&self.app, &delivery.body, &correlation).await {
             Ok(outcome) => {
                 if !outcome.rejected.is_empty() || !outcome.unknown_phone_numbers.is_empty() {

@@ -11,6 +11,7 @@ pub mod conversation_types;
 pub mod conversations;
 pub mod cursor;
 pub mod error;
+pub mod event_history;
 pub mod mutation;
 pub mod phone_health;
 pub mod query;
@@ -18,6 +19,7 @@ pub mod read;
 pub mod subscription;
 pub mod templates;
 pub mod types;
+pub mod webhooks;
 
 pub use error::app_error;
 pub use subscription::SubscriptionRoot;
@@ -37,7 +39,8 @@ use axum::routing::get;
 use axum::{Extension, Router};
 
 /// Every query: numbers and contacts, conversations and messages, templates and their
-/// analytics, broadcasts, business profiles.
+/// analytics, broadcasts, business profiles, webhook endpoints and their delivery logs, and any
+/// aggregate's event history.
 #[derive(MergedObject)]
 pub struct QueryRoot(
     query::ContactQuery,
@@ -45,10 +48,12 @@ pub struct QueryRoot(
     templates::TemplateQuery,
     broadcasts::BroadcastQuery,
     phone_health::PhoneHealthQuery,
+    event_history::EventHistoryQuery,
+    webhooks::WebhookQuery,
 );
 
 /// Every mutation: numbers and contacts, conversations and messages, templates, broadcasts,
-/// registration codes and business profiles.
+/// registration codes and business profiles, integrators' webhook endpoints.
 #[derive(MergedObject)]
 pub struct MutationRoot(
     mutation::ContactMutation,
@@ -56,6 +61,7 @@ pub struct MutationRoot(
     templates::TemplateMutation,
     broadcasts::BroadcastMutation,
     phone_health::PhoneHealthMutation,
+    webhooks::WebhookMutation,
 );
 
 /// The schema type.
@@ -72,6 +78,8 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
             templates::TemplateQuery,
             broadcasts::BroadcastQuery,
             phone_health::PhoneHealthQuery,
+            event_history::EventHistoryQuery,
+            webhooks::WebhookQuery,
         ),
         MutationRoot(
             mutation::ContactMutation,
@@ -79,6 +87,7 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, Subscripti
             templates::TemplateMutation,
             broadcasts::BroadcastMutation,
             phone_health::PhoneHealthMutation,
+            webhooks::WebhookMutation,
         ),
         SubscriptionRoot,
     )

@@ -52,35 +52,45 @@ pub async fn apply_delivery<I: Infrastructure>(
     let delivery = WebhookDelivery::from_slice(raw_body)
         .map_err(|e| IngestError::Unreadable(e.to_string()))?;
     let mut outcome = IngestOutcome::default();
-    for entry in &delivery.entry {
-        for change in &entry.changes {
-            if let Some(update) = change.management() {
-                match update {
-                    Ok(update) => {
-                        match refusal_as_report(
-                            apply_management(app, &entry.id, update, correlation_id).await,
-                        )? {
-                            Ok(_) => outcome.management += 1,
-                            Err(reason) => outcome
-                                .rejected
-                                .push(format!("change '{}': {reason}", change.field)),
-                        }
+    // Collected first: a lazy iterator's closures held across the awaits below would make the
+    // future not `Send`.
+    let changes: Vec<_> = delivery
+        .entry
+        .iter()
+        .flat_map(|entry| entry.changes.iter().map(move |change| (entry, change)))
+        .collect();
+    for (part, (entry, change)) in changes.into_iter().enumerate() {
+        if let Some(update) = change.management() {
+            // The part's own correlation id lets the use case tell whether this very
+            // change (or a later one) already reached its aggregate: such updates are not
+            // idempotent by themselves (see application::meta_deliveries).
+            let part_correlation =
+                application::meta_delivery_part_correlation(correlation_id, part);
+            match update {
+                Ok(update) => {
+                    match refusal_as_report(
+                        apply_management(app, &entry.id, update, &part_correlation).await,
+                    )? {
+                        Ok(_) => outcome.management += 1,
+                        Err(reason) => outcome
+                            .rejected
+                            .push(format!("change '{}': {reason}", change.field)),
                     }
-                    Err(error) => outcome
-                        .rejected
-                        .push(format!("change '{}': {error}", change.field)),
                 }
-                continue;
-            }
-            match change.parse() {
-                Ok(ChangeValue::Messages(value)) => {
-                    apply_messages(app, &value, correlation_id, &mut outcome).await?
-                }
-                Ok(ChangeValue::Other { field, .. }) => outcome.other_fields.push(field),
                 Err(error) => outcome
                     .rejected
                     .push(format!("change '{}': {error}", change.field)),
             }
+            continue;
+        }
+        match change.parse() {
+            Ok(ChangeValue::Messages(value)) => {
+                apply_messages(app, &value, correlation_id, &mut outcome).await?
+            }
+            Ok(ChangeValue::Other { field, .. }) => outcome.other_fields.push(field),
+            Err(error) => outcome
+                .rejected
+                .push(format!("change '{}': {error}", change.field)),
         }
     }
     Ok(outcome)

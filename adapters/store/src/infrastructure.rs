@@ -78,6 +78,11 @@ impl PgInfrastructure {
             watch,
         }
     }
+
+    /// The secret box, for stores outside the aggregates (webhook endpoints' secrets).
+    pub fn secret_box(&self) -> Arc<dyn SecretBox> {
+        self.secrets.clone()
+    }
 }
 
 impl Infrastructure for PgInfrastructure {

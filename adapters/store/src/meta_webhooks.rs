@@ -3,6 +3,7 @@
 
 use crate::redoable::execute_redoable;
 use application::AppError;
+use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
 /// `meta_webhook_deliveries` on the query pool.
@@ -16,6 +17,20 @@ pub struct MetaWebhookLog {
 pub struct StoredDelivery {
     pub id: i64,
     pub body: Vec<u8>,
+}
+
+/// Which stored deliveries to read again (for a replay).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliverySelection {
+    /// The delivery with this id.
+    One(i64),
+    /// Deliveries first received at or after `from` and before `to` (open-ended without it).
+    ReceivedBetween {
+        from: DateTime<Utc>,
+        to: Option<DateTime<Utc>>,
+    },
+    /// Every stored delivery.
+    All,
 }
 
 impl MetaWebhookLog {
@@ -81,5 +96,71 @@ impl MetaWebhookLog {
                 body: row.get(1),
             })
             .collect())
+    }
+
+    /// The selected deliveries with ids above `after_id`, in arrival order, at most `limit`.
+    pub async fn selected(
+        &self,
+        selection: DeliverySelection,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredDelivery>, AppError> {
+        let (id, from, to) = match selection {
+            DeliverySelection::One(id) => (Some(id), None, None),
+            DeliverySelection::ReceivedBetween { from, to } => (None, Some(from), to),
+            DeliverySelection::All => (None, None, None),
+        };
+        let client = self.pool.get().await.map_err(AppError::internal)?;
+        let rows = client
+            .query(
+                "SELECT id, body FROM meta_webhook_deliveries \
+                 WHERE id > $1 AND ($2::bigint IS NULL OR id = $2) \
+                   AND ($3::timestamptz IS NULL OR received_at >= $3) \
+                   AND ($4::timestamptz IS NULL OR received_at < $4) \
+                 ORDER BY id LIMIT $5",
+                &[&after_id, &id, &from, &to, &limit],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        Ok(rows
+            .iter()
+            .map(|row| StoredDelivery {
+                id: row.get(0),
+                body: row.get(1),
+            })
+            .collect())
+    }
+
+    /// The event log's last global position (0 when empty), to count what is written after it.
+    pub async fn last_event_position(&self) -> Result<i64, AppError> {
+        let client = self.pool.get().await.map_err(AppError::internal)?;
+        let row = client
+            .query_one("SELECT coalesce(max(global_position), 0) FROM events", &[])
+            .await
+            .map_err(AppError::internal)?;
+        Ok(row.get(0))
+    }
+
+    /// How many events after global position `after` the given deliveries caused (by their
+    /// correlation ids, `meta-webhook:<id>` and its parts `meta-webhook:<id>#<n>`).
+    pub async fn events_caused_after(
+        &self,
+        after: i64,
+        delivery_ids: &[i64],
+    ) -> Result<i64, AppError> {
+        let correlations: Vec<String> = delivery_ids
+            .iter()
+            .map(|id| application::meta_delivery_correlation(*id))
+            .collect();
+        let client = self.pool.get().await.map_err(AppError::internal)?;
+        let row = client
+            .query_one(
+                "SELECT count(*) FROM events WHERE global_position > $1 \
+                   AND split_part(metadata->>'correlation_id', '#', 1) = ANY($2::text[])",
+                &[&after, &correlations],
+            )
+            .await
+            .map_err(AppError::internal)?;
+        Ok(row.get(0))
     }
 }

@@ -55,6 +55,14 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0013_broadcast_start_refusal",
         include_str!("../../../schema/migrations/0013_broadcast_start_refusal.sql"),
     ),
+    (
+        "0014_rate_limits",
+        include_str!("../../../schema/migrations/0014_rate_limits.sql"),
+    ),
+    (
+        "0015_integrator_webhooks",
+        include_str!("../../../schema/migrations/0015_integrator_webhooks.sql"),
+    ),
 ];
 
 /// Arbitrary key of the advisory lock that serializes migrations.

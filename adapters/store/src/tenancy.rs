@@ -6,6 +6,7 @@ use base64::Engine;
 use domain::WorkspaceId;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use std::num::NonZeroU32;
 use uuid::Uuid;
 
 const TOKEN_PREFIX: &str = "wat_";
@@ -106,6 +107,25 @@ impl Tenancy {
             .query_opt("SELECT 1 FROM workspaces WHERE id = $1", &[&workspace.0])
             .await?
             .is_some())
+    }
+
+    /// Sets how many requests `token` may make per rate-limit window (`None`: the default);
+    /// returns whether the token exists.
+    pub async fn set_rate_limit(
+        &self,
+        token: &str,
+        requests_per_window: Option<NonZeroU32>,
+    ) -> Result<bool, TenancyError> {
+        let limit: Option<i32> =
+            requests_per_window.map(|n| i32::try_from(n.get()).unwrap_or(i32::MAX));
+        let client = self.pool.get().await.map_err(pool_error)?;
+        let updated = client
+            .execute(
+                "UPDATE api_tokens SET rate_limit_per_window = $2 WHERE token_hash = $1",
+                &[&hash(token), &limit],
+            )
+            .await?;
+        Ok(updated > 0)
     }
 
     /// Whom a presented token belongs to; `None` for unknown, malformed or revoked tokens.
