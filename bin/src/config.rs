@@ -24,6 +24,14 @@ pub struct Config {
     pub outbox_lease: Duration,
     /// Where integrator webhooks may go beyond public addresses (SSRF protection).
     pub webhook_addresses: integrator_webhooks::AddressPolicy,
+    /// How integrator webhooks are retried and leased.
+    pub webhook_delivery: integrator_webhooks::DeliveryPolicy,
+}
+
+fn millis(name: &str) -> Option<Duration> {
+    var(name)
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis)
 }
 
 /// Whether the variable is set to a true value (`1`, `true`, `yes`).
@@ -70,6 +78,14 @@ impl Config {
             webhook_addresses: integrator_webhooks::AddressPolicy {
                 allow_loopback: flag("PARLEY_WEBHOOK_ALLOW_LOOPBACK"),
                 allow_private: flag("PARLEY_WEBHOOK_ALLOW_PRIVATE"),
+            },
+            webhook_delivery: {
+                let defaults = integrator_webhooks::DeliveryPolicy::default();
+                integrator_webhooks::DeliveryPolicy {
+                    first_retry: millis("PARLEY_WEBHOOK_RETRY_MS").unwrap_or(defaults.first_retry),
+                    lease: millis("PARLEY_WEBHOOK_LEASE_MS").unwrap_or(defaults.lease),
+                    ..defaults
+                }
             },
         }
     }

@@ -120,7 +120,7 @@ pub async fn serve(config: Config) -> Result<(), String> {
                 WEBHOOK_TIMEOUT,
             )
             .map_err(|e| format!("cannot build the webhook HTTP client: {e}"))?,
-            policy: integrator_webhooks::DeliveryPolicy::default(),
+            policy: config.webhook_delivery.clone(),
         }
         .run(shutdown.clone().triggered_owned()),
     );

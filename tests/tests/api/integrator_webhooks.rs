@@ -14,7 +14,7 @@ use parley_tests::{test_delivery_policy, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,27 +22,28 @@ const CUSTOMER_WA_ID: &str = "14155550142";
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    delivery_id: String,
-    timestamp: i64,
-    signature: String,
-    event_type: String,
-    custom: Option<String>,
-    body: Bytes,
-    answered: u16,
+pub(crate) struct Received {
+    pub(crate) delivery_id: String,
+    pub(crate) timestamp: i64,
+    pub(crate) signature: String,
+    pub(crate) event_type: String,
+    pub(crate) custom: Option<String>,
+    pub(crate) body: Bytes,
+    pub(crate) answered: u16,
 }
 
 impl Received {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap()
     }
 }
 
-/// A local HTTP receiver that answers with a status the test sets.
+/// A local HTTP receiver that answers with a status the test sets, after a delay it sets.
 #[derive(Clone)]
-struct Receiver {
-    url: String,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     status: Arc<AtomicU16>,
+    delay_ms: Arc<AtomicU64>,
     requests: Arc<Mutex<Vec<Received>>>,
 }
 
@@ -54,6 +55,10 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Byt
             .unwrap_or_default()
             .to_string()
     };
+    let delay = receiver.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     let answered = receiver.status.load(Ordering::SeqCst);
     receiver.requests.lock().unwrap().push(Received {
         delivery_id: header(signature::DELIVERY_ID_HEADER),
@@ -70,11 +75,12 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Byt
 }
 
 impl Receiver {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let receiver = Receiver {
             url: format!("http://{}/hooks", listener.local_addr().unwrap()),
             status: Arc::new(AtomicU16::new(200)),
+            delay_ms: Arc::new(AtomicU64::new(0)),
             requests: Arc::new(Mutex::new(Vec::new())),
         };
         let router = Router::new()
@@ -84,16 +90,22 @@ impl Receiver {
         receiver
     }
 
-    fn answer(&self, status: u16) {
+    pub(crate) fn answer(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
     }
 
-    fn requests(&self) -> Vec<Received> {
+    /// Answers only after `delay` (requests stay in flight meanwhile).
+    pub(crate) fn delay(&self, delay: Duration) {
+        self.delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    pub(crate) fn requests(&self) -> Vec<Received> {
         self.requests.lock().unwrap().clone()
     }
 
     /// The requests it accepted (2xx), in arrival order.
-    fn accepted(&self) -> Vec<Received> {
+    pub(crate) fn accepted(&self) -> Vec<Received> {
         self.requests()
             .into_iter()
             .filter(|r| (200..300).contains(&r.answered))
@@ -159,7 +171,7 @@ async fn wait_until(what: &str, mut check: impl AsyncFnMut() -> bool) {
     panic!("timed out waiting until {what}");
 }
 
-fn assert_signed(received: &Received, secret: &str) {
+pub(crate) fn assert_signed(received: &Received, secret: &str) {
     assert!(
         signature::verify(
             secret,

@@ -5,6 +5,7 @@ mod broadcasts;
 mod broadcasts_projection;
 mod cli;
 mod cli_broadcasts;
+mod cli_integrator_webhooks;
 mod cli_support;
 mod contacts;
 mod conversations_projection;
