@@ -7,7 +7,12 @@ use serde_json::{json, Value};
 const CONTACT_FIELDS: &str = "id accountId phone waId name email company tags groups isOptedIn \
                               isBlocked customFields { key value } notes createdAt updatedAt";
 
-async fn gql_as(app: &TestApp, workspace: &Workspace, query: &str, variables: Value) -> Value {
+pub(crate) async fn gql_as(
+    app: &TestApp,
+    workspace: &Workspace,
+    query: &str,
+    variables: Value,
+) -> Value {
     let (status, body) = app
         .send(
             app.request_as(workspace, Method::POST, "/graphql")
@@ -18,18 +23,18 @@ async fn gql_as(app: &TestApp, workspace: &Workspace, query: &str, variables: Va
     body
 }
 
-async fn gql(app: &TestApp, query: &str, variables: Value) -> Value {
+pub(crate) async fn gql(app: &TestApp, query: &str, variables: Value) -> Value {
     gql_as(app, &app.workspace, query, variables).await
 }
 
 /// The data of a response that must have no errors.
-fn data(body: Value) -> Value {
+pub(crate) fn data(body: Value) -> Value {
     assert!(body.get("errors").is_none(), "unexpected errors: {body}");
     body["data"].clone()
 }
 
 /// The `extensions.code` of the first error.
-fn code(body: &Value) -> &str {
+pub(crate) fn code(body: &Value) -> &str {
     body["errors"][0]["extensions"]["code"]
         .as_str()
         .unwrap_or_else(|| panic!("no error code in {body}"))

@@ -736,3 +736,88 @@ async fn the_event_stream_continues_from_a_cursor_and_long_polls() {
         .await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn dashboards_manage_endpoints_and_read_the_delivery_log_over_graphql() {
+    use crate::graphql::{code, data, gql, gql_as};
+    let app = TestApp::spawn().await;
+    let receiver = Receiver::start().await;
+    let created = data(
+        gql(
+            &app,
+            "mutation($url: String!) { createWebhookEndpoint(input: { url: $url, \
+               events: [\"message.received\"], headers: [{ name: \"X-Custom\", value: \"gql\" }] }) \
+               { signingSecret endpoint { id status events headers { name value } } } }",
+            json!({ "url": receiver.url }),
+        )
+        .await,
+    );
+    let issued = &created["createWebhookEndpoint"];
+    let secret = issued["signingSecret"].as_str().unwrap().to_string();
+    let id = issued["endpoint"]["id"].as_str().unwrap().to_string();
+    assert_eq!(issued["endpoint"]["status"], "active");
+    assert_eq!(
+        issued["endpoint"]["headers"],
+        json!([{ "name": "x-custom", "value": "gql" }])
+    );
+
+    customer_writes(&app, CUSTOMER_WA_ID, "over graphql").await;
+    let accepted = receiver.wait_for_accepted(1).await;
+    assert_signed(&accepted[0], &secret);
+    assert_eq!(accepted[0].custom.as_deref(), Some("gql"));
+
+    let log = data(
+        gql(
+            &app,
+            "query($id: ID!) { webhookEndpoint(id: $id) { deliveries { id eventType status \
+               attempts attemptLog { attempt statusCode error } } } }",
+            json!({ "id": id }),
+        )
+        .await,
+    );
+    let deliveries = log["webhookEndpoint"]["deliveries"].as_array().unwrap();
+    assert_eq!(deliveries.len(), 1, "only message.received is wanted");
+    assert_eq!(deliveries[0]["id"], json!(accepted[0].delivery_id));
+    assert_eq!(deliveries[0]["status"], "delivered");
+    assert_eq!(deliveries[0]["attemptLog"][0]["statusCode"], 200);
+
+    let replayed = data(
+        gql(
+            &app,
+            "mutation($id: ID!, $delivery: ID!) { replayWebhookDeliveries(id: $id, deliveryId: $delivery) }",
+            json!({ "id": id, "delivery": accepted[0].delivery_id }),
+        )
+        .await,
+    );
+    assert_eq!(replayed["replayWebhookDeliveries"], 1);
+    let again = receiver.wait_for_accepted(2).await;
+    assert_eq!(again[1].delivery_id, accepted[0].delivery_id);
+
+    let refused = gql(
+        &app,
+        "mutation { createWebhookEndpoint(input: { url: \"http://10.1.1.1/x\" }) { signingSecret } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(code(&refused), "VALIDATION_ERROR");
+    let other = app.another_workspace().await;
+    let hidden = gql_as(
+        &app,
+        &other,
+        "query($id: ID!) { webhookEndpoint(id: $id) { id } }",
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(code(&hidden), "NOT_FOUND");
+    let theirs = data(gql_as(&app, &other, "{ webhookEndpoints { id } }", json!({})).await);
+    assert_eq!(theirs["webhookEndpoints"], json!([]));
+    let deleted = data(
+        gql(
+            &app,
+            "mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }",
+            json!({ "id": id }),
+        )
+        .await,
+    );
+    assert_eq!(deleted["deleteWebhookEndpoint"], true);
+}
