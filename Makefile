@@ -4,6 +4,7 @@
 #   make bench      messaging benchmark on a fresh database (scripts/bench-messaging.sh)
 #   make bench-broadcast  100,000-recipient broadcast benchmark (scripts/bench-broadcast.sh)
 #   make test       tests against a separate, fast, reused PostgreSQL cluster
+#   make fuzz       schemathesis (PyPI) with seed 000's OpenAPI document against Parley
 #   make test-clean stop and delete the test cluster
 #   make fmt | fmt-check | lint
 #   make db-start | db-stop
@@ -41,10 +42,10 @@ fi
 export PARLEY_SECRET_KEY
 endef
 
-.PHONY: help run bench bench-broadcast test test-clean fmt fmt-check lint db-start db-stop
+.PHONY: help run bench bench-broadcast test test-clean fuzz fmt fmt-check lint db-start db-stop
 
 help:
-	@sed -n '3,11p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
+	@sed -n '3,12p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
 
 run:
 	@$(dev_env)
@@ -79,6 +80,9 @@ test:
 		echo "cargo-nextest not found; falling back to cargo test" >&2
 		$(CARGO) test --workspace --no-fail-fast
 	fi
+
+fuzz:
+	@scripts/fuzz-external-api.sh $(FUZZ_ARGS)
 
 test-clean:
 	@scripts/pg.sh destroy $(TEST_PG_ARGS)

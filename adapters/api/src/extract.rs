@@ -78,10 +78,16 @@ impl<S: Surface, T: DeserializeOwned + Default> FromRequest<AppState> for Option
     }
 }
 
-/// 415 unless the request declares a JSON body.
+/// The request must declare a JSON body: without any Content-Type it is 400 (the body is
+/// missing, as far as the API can tell, and 400 is what the specs document), with another type
+/// it is 415.
 fn require_json<S: Surface>(headers: &HeaderMap) -> Result<(), ApiError<S>> {
     if is_json(headers) {
         Ok(())
+    } else if !headers.contains_key(header::CONTENT_TYPE) {
+        Err(ApiError::validation(
+            "A JSON request body is required (Content-Type: application/json)",
+        ))
     } else {
         Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -661,6 +661,25 @@ async fn the_webhook_test_sends_a_signed_sample_and_reports_the_answer() {
         assert_eq!(status, 400, "{answer}");
         assert_eq!(answer["error"]["code"], "INVALID_WEBHOOK_URL");
     }
+    let (status, answer) = app
+        .send(
+            app.request(Method::POST, "/api/v2/external/webhook/test")
+                .json(&json!({ "webhookUrl": receiver.url, "eventType": null })),
+        )
+        .await;
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (400, &json!("VALIDATION_ERROR"))
+    );
+    // No body at all: 400 (the spec's code for it), not 415.
+    let (status, answer) = app
+        .send(app.request(Method::POST, "/api/v2/external/webhook/test"))
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("JSON request body is required"));
 }
 
 #[tokio::test]

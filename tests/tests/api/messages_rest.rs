@@ -259,8 +259,8 @@ async fn bad_sends_are_clear_4xx_and_send_nothing() {
         (
             "/api/v2/external/messages/send",
             json!({"phoneNumberId": "109999999999999", "to": CUSTOMER, "message": "x"}),
-            404,
-            "NOT_FOUND",
+            400,
+            "VALIDATION_ERROR",
         ),
         (
             "/api/v2/external/messages/send",
@@ -357,7 +357,7 @@ async fn bad_sends_are_clear_4xx_and_send_nothing() {
             "phoneNumberId": number, "to": CUSTOMER, "message": "x"})),
         )
         .await;
-    assert_error("someone else's number", status, &body, 404, "NOT_FOUND");
+    assert_error("someone else's number", status, &body, 400, "VALIDATION_ERROR");
 }
 
 fn png(size: usize) -> Vec<u8> {

@@ -268,6 +268,17 @@ pub async fn send_interactive(
     send(&state, &caller, body, content).await
 }
 
+/// A `phoneNumberId` in the body that names no number of the workspace is bad input (400, as
+/// seed 000 documents for sends), not a missing resource of the path (404).
+fn unknown_sender_is_bad_input(error: application::AppError) -> Error {
+    match error {
+        application::AppError::NotFound("phone number") => ApiError::validation(
+            "phoneNumberId: no phone number of this workspace has this id",
+        ),
+        other => other.into(),
+    }
+}
+
 /// Queues the message, applies the optional AI-agent override and lead data to its
 /// conversation, and answers seed 000's `ExternalSendMessageResponse`.
 async fn send(
@@ -301,7 +312,8 @@ async fn send(
                 reply_to,
             },
         )
-        .await?;
+        .await
+        .map_err(unknown_sender_is_bad_input)?;
     let mut freshness = queued.freshness;
     if let Some(enabled) = recipient.ai_agent_enabled {
         let applied = state
@@ -386,9 +398,10 @@ pub async fn status(
     ))
 }
 
-/// Query of the two paged lists.
+/// Query of the two paged lists. Unknown parameters are ignored (cache busters and the like;
+/// seed 000 documents no 400 for these lists).
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct PageQuery {
     page: Option<i64>,
     limit: Option<i64>,

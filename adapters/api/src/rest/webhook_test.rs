@@ -33,7 +33,14 @@ const TESTABLE: [&str; 4] = [
 #[serde(rename_all = "camelCase")]
 pub struct TestRequest {
     webhook_url: String,
-    event_type: Option<String>,
+    /// Absent means `message.received`; anything but one of [`TESTABLE`] (null too) is 400.
+    #[serde(default, deserialize_with = "present")]
+    event_type: Option<Value>,
+}
+
+/// Keeps an explicit `null` apart from an absent field (`Some(Value::Null)`).
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(deserializer).map(Some)
 }
 
 /// A sample event of `event_type`, shaped as the real ones, marked `"test": true`.
@@ -90,10 +97,13 @@ pub async fn test(
                 format!("webhookUrl: {refused}"),
             )
         })?;
-    let requested = body.event_type.as_deref().unwrap_or("message.received");
+    let requested = match &body.event_type {
+        None => Some("message.received"),
+        Some(value) => value.as_str(),
+    };
     let event_type = TESTABLE
         .iter()
-        .find(|t| **t == requested)
+        .find(|t| Some(**t) == requested)
         .copied()
         .ok_or_else(|| {
             ApiError::validation(format!("eventType: one of {}", TESTABLE.join(", ")))
