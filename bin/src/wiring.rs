@@ -57,6 +57,10 @@ pub async fn cli_application(config: &Config) -> Result<ParleyApp, String> {
     )))
 }
 
+/// How long [`fold_now`] waits for the command's own events to settle (another transaction
+/// on the cluster, older than the command's, may still be open).
+const SETTLE_WAIT: Duration = Duration::from_secs(2);
+
 /// Folds what is settled into every read model, so a one-shot command's writes show without a
 /// running server. Safe beside a running server (the checkpoint row lock serializes them); a
 /// failure only delays the read models, so it is logged, not returned.
@@ -70,9 +74,32 @@ pub async fn fold_now(app: &ParleyApp) {
         tracing::warn!(%error, "read models not updated; the server's projector will fold the change");
         return;
     }
+    wait_until_settled(app).await;
     for projection in projector.projections() {
         if let Err(error) = projector.catch_up(projection.as_ref(), 2_000).await {
             tracing::warn!(projection = projection.name(), %error, "read model not updated; the server's projector will fold the change");
+        }
+    }
+}
+
+/// Waits (at most [`SETTLE_WAIT`]) until every event written so far is settled, so the fold
+/// that follows includes this command's events.
+async fn wait_until_settled(app: &ParleyApp) {
+    let Ok(client) = app.infra.pools.queries.get().await else {
+        return;
+    };
+    let Ok(row) = client
+        .query_one("SELECT coalesce(max(global_position), 0) FROM events", &[])
+        .await
+    else {
+        return;
+    };
+    let written: i64 = row.get(0);
+    let started = std::time::Instant::now();
+    while started.elapsed() < SETTLE_WAIT {
+        match projections::log::unsettled_up_to(&**client, written).await {
+            Ok(true) => tokio::time::sleep(Duration::from_millis(20)).await,
+            _ => return,
         }
     }
 }

@@ -150,6 +150,24 @@ pub async fn unsettled_after(
     Ok(row.is_some())
 }
 
+/// Whether an event at or below global position `up_to` is not settled yet: committed (or in
+/// flight) behind an older transaction still open anywhere on the cluster.
+pub async fn unsettled_up_to(
+    client: &impl GenericClient,
+    up_to: i64,
+) -> Result<bool, tokio_postgres::Error> {
+    // Only rows of recent transactions (at or above the horizon) are candidates: a range of the
+    // commit-order index, not a scan of the log.
+    let row = client
+        .query_opt(
+            "SELECT 1 FROM events WHERE tx_id >= pg_snapshot_xmin(pg_current_snapshot()) \
+               AND global_position <= $1 LIMIT 1",
+            &[&up_to],
+        )
+        .await?;
+    Ok(row.is_some())
+}
+
 /// One aggregate's events in sequence order.
 pub async fn events_of(
     client: &impl GenericClient,

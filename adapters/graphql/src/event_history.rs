@@ -6,7 +6,7 @@
 
 use crate::cursor;
 use crate::error::{internal, not_found, validation, Result};
-use crate::query::MAX_PAGE_SIZE;
+use crate::query::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::read::{self, env};
 use crate::types::PageInfo;
 use async_graphql::types::Json;
@@ -84,10 +84,11 @@ impl EventHistoryQuery {
         )]
         aggregate_type: String,
         aggregate_id: ID,
-        #[graphql(default = 50, desc = "Page size, 1 to 1000 (default 50).")] first: i32,
+        #[graphql(desc = "Page size, 1 to 1000 (default 50).")] first: Option<i32>,
         #[graphql(desc = "The `endCursor` of the previous page.")] after: Option<String>,
     ) -> Result<EventConnection> {
         let (state, caller) = env(ctx)?;
+        let first = first.unwrap_or(DEFAULT_PAGE_SIZE);
         if !(1..=MAX_PAGE_SIZE).contains(&first) {
             return Err(validation(format!(
                 "first must be between 1 and {MAX_PAGE_SIZE}"

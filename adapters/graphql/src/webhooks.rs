@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use integrator_webhooks::endpoint_rules;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use store::webhook_deliveries::{AttemptSummary, DeliverySummary, ReplaySelection};
+use store::webhook_deliveries::{
+    AttemptSummary, DeliverySummary, ReplaySelection, REPLAY_SELECTION_HELP,
+};
 use store::webhook_endpoints::{Endpoint, EndpointChanges, EndpointInput};
 
 /// The longest overlap a rotation may ask for (a week).
@@ -51,16 +53,10 @@ pub struct WebhookEndpoint {
 
 impl From<Endpoint> for WebhookEndpoint {
     fn from(endpoint: Endpoint) -> Self {
-        let status = if !endpoint.active {
-            "disabled"
-        } else if endpoint.paused_at.is_some() {
-            "paused"
-        } else {
-            "active"
-        };
         Self {
             id: ID(endpoint.id.to_string()),
-            status: status.to_string(),
+            status: endpoint.status().to_string(),
+            previous_secret_expires_at: endpoint.rotation_ends_at(),
             headers: endpoint
                 .custom_headers
                 .into_iter()
@@ -73,9 +69,6 @@ impl From<Endpoint> for WebhookEndpoint {
             paused_at: endpoint.paused_at,
             paused_reason: endpoint.paused_reason,
             failing_since: endpoint.failing_since,
-            previous_secret_expires_at: endpoint
-                .previous_secret_expires_at
-                .filter(|at| *at > Utc::now()),
             created_at: endpoint.created_at,
             updated_at: endpoint.updated_at,
         }
@@ -431,16 +424,11 @@ impl WebhookMutation {
     ) -> Result<i32> {
         let (state, caller) = env(ctx)?;
         let id = parse_id(&id, "webhook")?;
-        let selection = match (delivery_id, from, to, dead_letter) {
-            (Some(delivery), None, None, false) => {
-                ReplaySelection::One(parse_id(&delivery, "delivery")?)
-            }
-            (None, Some(from), Some(to), false) if from < to => ReplaySelection::Between(from, to),
-            (None, None, None, true) => ReplaySelection::DeadLetters,
-            _ => return Err(validation(
-                "give exactly one of: deliveryId; from and to (from before to); deadLetter: true",
-            )),
-        };
+        let delivery = delivery_id
+            .map(|raw| parse_id(&raw, "delivery"))
+            .transpose()?;
+        let selection = ReplaySelection::from_fields(delivery, from, to, dead_letter)
+            .ok_or_else(|| validation(REPLAY_SELECTION_HELP))?;
         if state
             .webhook_endpoints
             .get(caller.workspace_id, id)

@@ -35,7 +35,8 @@ pub const AGGREGATE_TYPES: [&str; 5] = [
 pub const SEALED: &str = "[sealed]";
 
 /// The upcasters every reader of stored events applies, oldest version first: the event
-/// stores (see `infrastructure`) and the folds here. None yet: every event is at version 1.
+/// stores ([`crate::PgInfrastructure`]) and the folds here, so a command and an audit see an
+/// old event alike. None yet: every event is at version 1.
 pub fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
     Vec::new()
 }
@@ -123,7 +124,9 @@ pub enum HistoryError {
         last: i64,
     },
     #[error(
-        "{aggregate_type} {aggregate_id} did not exist yet at {at}: its first event was recorded at {first}"
+        "{aggregate_type} {aggregate_id} did not exist yet at {}: its first event was recorded at {}",
+        rfc3339(.at),
+        rfc3339(.first)
     )]
     BeforeFirstEvent {
         aggregate_type: String,
@@ -316,6 +319,11 @@ pub async fn history_in_workspace(
         has_next_page,
         total,
     })
+}
+
+/// A time as `--at-time` takes it, so an operator can paste it back.
+fn rfc3339(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
 fn no_events(aggregate_type: &str, aggregate_id: &str) -> HistoryError {

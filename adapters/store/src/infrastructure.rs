@@ -34,7 +34,8 @@ pub type Store<A> = AnnouncingStore<PersistedEventStore<PostgresEventRepository,
 
 fn store<A: cqrs_es::Aggregate>(pools: &Pools, announcer: &EventAnnouncer) -> Store<A> {
     AnnouncingStore::new(
-        PersistedEventStore::new_event_store(PostgresEventRepository::new(pools.events.clone())),
+        PersistedEventStore::new_event_store(PostgresEventRepository::new(pools.events.clone()))
+            .with_upcasters(crate::aggregate_history::upcasters()),
         announcer.clone(),
     )
 }
@@ -68,7 +69,8 @@ impl PgInfrastructure {
                 PersistedEventStore::new_snapshot_store(
                     PostgresEventRepository::new(pools.events.clone()),
                     BROADCAST_SNAPSHOT_EVERY,
-                ),
+                )
+                .with_upcasters(crate::aggregate_history::upcasters()),
                 announcer.clone(),
             ),
             templates: store(&pools, &announcer),

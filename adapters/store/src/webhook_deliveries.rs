@@ -111,6 +111,28 @@ pub enum ReplaySelection {
     DeadLetters,
 }
 
+impl ReplaySelection {
+    /// The selection a caller's fields make: exactly one of a delivery id; a time range (from
+    /// before to); every dead letter. `None` for any other combination.
+    pub fn from_fields(
+        delivery: Option<Uuid>,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+        dead_letter: bool,
+    ) -> Option<Self> {
+        match (delivery, from, to, dead_letter) {
+            (Some(delivery), None, None, false) => Some(Self::One(delivery)),
+            (None, Some(from), Some(to), false) if from < to => Some(Self::Between(from, to)),
+            (None, None, None, true) => Some(Self::DeadLetters),
+            _ => None,
+        }
+    }
+}
+
+/// What a caller must give to choose a replay, for its error message.
+pub const REPLAY_SELECTION_HELP: &str =
+    "give exactly one of: deliveryId; from and to (from before to); deadLetter: true";
+
 const SUMMARY_COLUMNS: &str = "d.id, d.endpoint_id, e.id AS event_id, e.event_type, \
      d.event_position, d.state, d.attempts, \
      CASE WHEN d.state = 'pending' THEN d.next_attempt_at END AS next_attempt_at, \

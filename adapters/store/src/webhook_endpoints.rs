@@ -81,6 +81,25 @@ pub struct Endpoint {
     pub updated_at: DateTime<Utc>,
 }
 
+impl Endpoint {
+    /// `disabled` (not active), `paused`, or `active`.
+    pub fn status(&self) -> &'static str {
+        if !self.active {
+            "disabled"
+        } else if self.paused_at.is_some() {
+            "paused"
+        } else {
+            "active"
+        }
+    }
+
+    /// Until when the previous secret still signs, while a rotation lasts.
+    pub fn rotation_ends_at(&self) -> Option<DateTime<Utc>> {
+        self.previous_secret_expires_at
+            .filter(|at| *at > Utc::now())
+    }
+}
+
 /// A new signing secret: `whsec_` and 32 random bytes.
 pub fn generate_signing_secret() -> String {
     let mut bytes = [0u8; 32];

@@ -428,6 +428,13 @@ async fn dead_letters_fill_while_the_receiver_stays_down_and_drain_on_replay() {
         .await;
     assert_eq!(status, 200);
     receiver.wait_for_accepted(5).await;
+    // The receiver's answer is recorded just after it: a delivery in flight is not replayed.
+    let all_path = format!("{base}/deliveries");
+    wait_until("every delivery is recorded as delivered", async || {
+        let (_, page) = app.send(app.request(Method::GET, &all_path)).await;
+        page["data"]["counts"]["delivered"] == 4
+    })
+    .await;
     let (status, ranged) = app
         .send(
             app.request(Method::POST, &format!("{base}/replay"))

@@ -357,7 +357,13 @@ async fn bad_sends_are_clear_4xx_and_send_nothing() {
             "phoneNumberId": number, "to": CUSTOMER, "message": "x"})),
         )
         .await;
-    assert_error("someone else's number", status, &body, 400, "VALIDATION_ERROR");
+    assert_error(
+        "someone else's number",
+        status,
+        &body,
+        400,
+        "VALIDATION_ERROR",
+    );
 }
 
 fn png(size: usize) -> Vec<u8> {

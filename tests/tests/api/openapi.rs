@@ -868,7 +868,7 @@ async fn openapi_schemas_match_live_whatsapp_responses() {
     assert_eq!(status, 200, "{body}");
     check(&doc, "delete", "/v1/whatsapp/contacts/bulk", status, &body);
 
-    // 401 without a token, and 415 without a JSON content type, in the WhatsApp envelope.
+    // 401 without a token, and 415 with a content type other than JSON, in the WhatsApp envelope.
     let (status, body) = app
         .send(
             app.http
@@ -880,7 +880,11 @@ async fn openapi_schemas_match_live_whatsapp_responses() {
     assert_eq!(body["code"], "UNAUTHORIZED");
 
     let (status, body) = app
-        .send(app.request(Method::POST, contacts).body("{}"))
+        .send(
+            app.request(Method::POST, contacts)
+                .header("content-type", "text/plain")
+                .body("{}"),
+        )
         .await;
     assert_eq!(status, 415, "{body}");
     check(&doc, "post", contacts, status, &body);
@@ -1490,7 +1494,11 @@ async fn openapi_schemas_match_live_broadcast_responses() {
 
     // 415 without a JSON content type; 405 in the WhatsApp envelope.
     let (status, body) = app
-        .send(app.request(Method::PATCH, &listed).body("{}"))
+        .send(
+            app.request(Method::PATCH, &listed)
+                .header("content-type", "text/plain")
+                .body("{}"),
+        )
         .await;
     assert_eq!(status, 415, "{body}");
     check(&doc, "patch", recipients, status, &body);
@@ -1504,4 +1512,41 @@ async fn openapi_schemas_match_live_broadcast_responses() {
         true,
     );
     assert_eq!(body["code"], "METHOD_NOT_ALLOWED");
+}
+
+#[tokio::test]
+async fn openapi_schemas_match_live_rate_limit_responses() {
+    let app = TestApp::spawn().await;
+    let doc = document();
+    let health = "/api/v2/external/health";
+    let rate_limit_test = "/api/v2/external/rate-limit-test";
+    for path in [health, rate_limit_test] {
+        let (status, body) = call(&app, Method::GET, path, None).await;
+        assert_eq!(status, 200, "{body}");
+        check(&doc, "get", path, status, &body);
+        let (status, body) = app
+            .send(app.http.get(format!("{}{path}", app.base_url)))
+            .await;
+        assert_eq!(status, 401, "{body}");
+        check(&doc, "get", path, status, &body);
+    }
+
+    // Two requests counted already: over a limit of one, 429 in each surface's documented envelope.
+    store::Tenancy::new(app.app.infra.pools.queries.clone())
+        .set_rate_limit(&app.workspace.token, std::num::NonZeroU32::new(1))
+        .await
+        .unwrap();
+    let contacts = "/v1/whatsapp/contacts";
+    for (path, template) in [
+        (rate_limit_test.to_string(), rate_limit_test),
+        (health.to_string(), health),
+        (
+            format!("{contacts}?accountId={}", app.workspace.phone_number),
+            contacts,
+        ),
+    ] {
+        let (status, body) = call(&app, Method::GET, &path, None).await;
+        assert_eq!(status, 429, "{path}: {body}");
+        check(&doc, "get", template, status, &body);
+    }
 }

@@ -272,9 +272,9 @@ pub async fn send_interactive(
 /// seed 000 documents for sends), not a missing resource of the path (404).
 fn unknown_sender_is_bad_input(error: application::AppError) -> Error {
     match error {
-        application::AppError::NotFound("phone number") => ApiError::validation(
-            "phoneNumberId: no phone number of this workspace has this id",
-        ),
+        application::AppError::NotFound("phone number") => {
+            ApiError::validation("phoneNumberId: no phone number of this workspace has this id")
+        }
         other => other.into(),
     }
 }

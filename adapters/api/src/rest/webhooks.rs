@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use store::webhook_deliveries::{
-    AttemptSummary, DeliveryStoreError, DeliverySummary, ReplaySelection,
+    AttemptSummary, DeliveryStoreError, DeliverySummary, ReplaySelection, REPLAY_SELECTION_HELP,
 };
 use store::webhook_endpoints::{Endpoint, EndpointChanges, EndpointInput, EndpointStoreError};
 use uuid::Uuid;
@@ -47,28 +47,18 @@ impl From<DeliveryStoreError> for Error {
 
 /// An endpoint as the API shows it (never its secrets).
 fn endpoint_json(endpoint: &Endpoint) -> Value {
-    let status = if !endpoint.active {
-        "disabled"
-    } else if endpoint.paused_at.is_some() {
-        "paused"
-    } else {
-        "active"
-    };
-    let rotation_ends = endpoint
-        .previous_secret_expires_at
-        .filter(|at| *at > Utc::now());
     json!({
         "id": endpoint.id,
         "url": endpoint.url,
         "description": endpoint.description,
         "events": endpoint.event_types,
         "active": endpoint.active,
-        "status": status,
+        "status": endpoint.status(),
         "headers": endpoint.custom_headers,
         "pausedAt": endpoint.paused_at,
         "pausedReason": endpoint.paused_reason,
         "failingSince": endpoint.failing_since,
-        "previousSecretExpiresAt": rotation_ends,
+        "previousSecretExpiresAt": endpoint.rotation_ends_at(),
         "createdAt": endpoint.created_at,
         "updatedAt": endpoint.updated_at,
     })
@@ -444,19 +434,17 @@ pub async fn replay(
     Body(body, ..): Body<ExternalV2, ReplayRequest>,
 ) -> Result<Response, Error> {
     let id = endpoint_id(&id)?;
-    let selection =
-        match (body.delivery_id, body.from, body.to, body.dead_letter) {
-            (Some(delivery), None, None, None | Some(false)) => {
-                ReplaySelection::One(parse_id(&delivery, "Delivery")?)
-            }
-            (None, Some(from), Some(to), None | Some(false)) if from < to => {
-                ReplaySelection::Between(from, to)
-            }
-            (None, None, None, Some(true)) => ReplaySelection::DeadLetters,
-            _ => return Err(ApiError::validation(
-                "give exactly one of: deliveryId; from and to (from before to); deadLetter: true",
-            )),
-        };
+    let delivery = body
+        .delivery_id
+        .map(|raw| parse_id(&raw, "Delivery"))
+        .transpose()?;
+    let selection = ReplaySelection::from_fields(
+        delivery,
+        body.from,
+        body.to,
+        body.dead_letter.unwrap_or(false),
+    )
+    .ok_or_else(|| ApiError::validation(REPLAY_SELECTION_HELP))?;
     if state
         .webhook_endpoints
         .get(caller.workspace_id, id)
