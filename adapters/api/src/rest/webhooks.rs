@@ -166,6 +166,18 @@ fn endpoint_id(raw: &PathParam<ExternalV2>) -> Result<Uuid, Error> {
     parse_id(raw.0.as_deref().unwrap_or_default(), "Webhook")
 }
 
+/// 404 unless the workspace has this endpoint.
+async fn require_endpoint(
+    state: &AppState,
+    workspace: domain::WorkspaceId,
+    id: Uuid,
+) -> Result<(), Error> {
+    match state.webhook_endpoints.get(workspace, id).await? {
+        Some(_) => Ok(()),
+        None => Err(ApiError::not_found("Webhook")),
+    }
+}
+
 fn found(endpoint: Option<Endpoint>) -> Result<Response, Error> {
     let endpoint = endpoint.ok_or_else(|| ApiError::not_found("Webhook"))?;
     Ok(ok(
@@ -353,14 +365,7 @@ pub async fn deliveries(
                 .map_err(|_| ApiError::validation("cursor: not a cursor of this list"))
         })
         .transpose()?;
-    if state
-        .webhook_endpoints
-        .get(caller.workspace_id, id)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found("Webhook"));
-    }
+    require_endpoint(&state, caller.workspace_id, id).await?;
     let page = state
         .webhook_deliveries
         .list(
@@ -445,14 +450,7 @@ pub async fn replay(
         body.dead_letter.unwrap_or(false),
     )
     .ok_or_else(|| ApiError::validation(REPLAY_SELECTION_HELP))?;
-    if state
-        .webhook_endpoints
-        .get(caller.workspace_id, id)
-        .await?
-        .is_none()
-    {
-        return Err(ApiError::not_found("Webhook"));
-    }
+    require_endpoint(&state, caller.workspace_id, id).await?;
     let replayed = state
         .webhook_deliveries
         .replay(caller.workspace_id.0, id, &selection)
