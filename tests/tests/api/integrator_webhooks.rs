@@ -327,11 +327,18 @@ async fn an_outage_is_retried_with_the_same_delivery_id_and_order_is_kept() {
         assert_signed(received, &secret);
     }
 
-    // The delivery log shows the failed attempts, then the success.
     let base = format!(
         "/api/v2/external/webhooks/{}",
         endpoint["id"].as_str().unwrap()
     );
+    // The delivery log shows the failed attempts, then the success (recorded just after the
+    // receiver's answer).
+    let recorded = format!("{base}/deliveries");
+    wait_until("every delivery is recorded", async || {
+        let (_, page) = app.send(app.request(Method::GET, &recorded)).await;
+        page["data"]["counts"]["delivered"] == 4
+    })
+    .await;
     let (status, log) = app
         .send(app.request(Method::GET, &format!("{base}/deliveries/{first_id}")))
         .await;
@@ -791,6 +798,17 @@ async fn dashboards_manage_endpoints_and_read_the_delivery_log_over_graphql() {
     let accepted = receiver.wait_for_accepted(1).await;
     assert_signed(&accepted[0], &secret);
     assert_eq!(accepted[0].custom.as_deref(), Some("gql"));
+    // The receiver's answer is recorded just after it arrives.
+    wait_until("the delivery is recorded", async || {
+        let (_, page) = app
+            .send(app.request(
+                Method::GET,
+                &format!("/api/v2/external/webhooks/{id}/deliveries?status=delivered"),
+            ))
+            .await;
+        page["data"]["counts"]["delivered"] == 1
+    })
+    .await;
 
     let log = data(
         gql(
