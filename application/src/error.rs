@@ -118,9 +118,20 @@ impl AppError {
         !matches!(self, Self::Internal(_))
     }
 
-    /// Wraps an infrastructure failure.
-    pub fn internal(error: impl std::fmt::Display) -> Self {
-        Self::Internal(error.to_string())
+    /// Wraps an infrastructure failure, with the messages of its causes (a database error
+    /// says only "db error" itself; its source says which).
+    pub fn internal(error: impl std::error::Error) -> Self {
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            let cause_message = cause.to_string();
+            if !message.ends_with(&cause_message) {
+                message.push_str(": ");
+                message.push_str(&cause_message);
+            }
+            source = cause.source();
+        }
+        Self::Internal(message)
     }
 }
 

@@ -24,7 +24,7 @@ pub fn app_error(error: AppError) -> Error {
 
 /// An infrastructure failure (pool, query): INTERNAL_ERROR.
 pub fn internal(error: impl Display) -> Error {
-    app_error(AppError::internal(error))
+    app_error(AppError::Internal(error.to_string()))
 }
 
 /// NOT_FOUND for `what`.

@@ -219,10 +219,13 @@ impl OutboxQueue for PgOutboxQueue {
         let limit = limit.min(self.claim_size.load(Ordering::Relaxed)).max(1);
         let mut client = self.pool.get().await.map_err(AppError::internal)?;
         let tx = client.transaction().await.map_err(AppError::internal)?;
-        // Jobs whose worker died: their lease ran out, so they are due again.
+        // Jobs whose worker died: their lease ran out, so they are due again. Rows another
+        // transaction holds (being closed or renewed right now) are left to it: waiting for them
+        // could deadlock with its own row order.
         tx.execute(
             "UPDATE outbox_jobs SET state = 'pending', not_before = now() \
-             WHERE state = 'claimed' AND lease_until < now()",
+             WHERE id IN (SELECT id FROM outbox_jobs WHERE state = 'claimed' AND lease_until < now() \
+                          FOR UPDATE SKIP LOCKED)",
             &[],
         )
         .await
@@ -473,8 +476,10 @@ impl OutboxQueue for PgOutboxQueue {
         // Redoable for the same reason as `finish`.
         execute_redoable(
             &self.pool,
+            // Rows locked in id order, as `renew_leases` does: two statements updating the
+            // same jobs in different orders deadlock.
             "UPDATE outbox_jobs SET state = 'done', lease_until = NULL, finished_at = now() \
-             WHERE id = ANY($1)",
+             WHERE id IN (SELECT id FROM outbox_jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE)",
             &[&job_ids],
         )
         .await
@@ -503,8 +508,13 @@ impl OutboxQueue for PgOutboxQueue {
         let client = self.pool.get().await.map_err(AppError::internal)?;
         client
             .execute(
+                // Only leases running out within half a lease: a claim leases a job until a
+                // lease after its slot, so most held jobs are closed before they need this, and
+                // rewriting thousands of rows every period slowed every other outbox statement.
                 "UPDATE outbox_jobs SET lease_until = greatest(lease_until, now() + $2::bigint * interval '1 millisecond') \
-                 WHERE id = ANY($1) AND state = 'claimed'",
+                 WHERE id IN (SELECT id FROM outbox_jobs WHERE id = ANY($1) AND state = 'claimed' \
+                                AND lease_until < now() + $2::bigint * interval '0.5 millisecond' \
+                              ORDER BY id FOR UPDATE)",
                 &[&job_ids, &(self.pacing.lease.as_millis() as i64)],
             )
             .await
