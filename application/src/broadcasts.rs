@@ -8,9 +8,8 @@ use crate::{
 };
 use cqrs_es::{AggregateContext, EventStore};
 use domain::broadcast::{
-    recipient_message, Broadcast, BroadcastCommand, BroadcastDraft, BroadcastEvent,
-    BroadcastRecipient, BroadcastState, BroadcastTemplate, PauseReason, SkipReason,
-    SkippedRecipient, StartTrigger,
+    recipient_message, Broadcast, BroadcastCommand, BroadcastDraft, BroadcastRecipient,
+    BroadcastState, BroadcastTemplate, PauseReason, SkipReason, SkippedRecipient, StartTrigger,
 };
 use domain::conversation::RecipientStanding;
 use domain::{Issued, WorkspaceId, E164};
@@ -274,7 +273,11 @@ impl<I: Infrastructure> Application<I> {
                 &state.template.language,
             )
             .await?;
-        let recipients = self.broadcast_recipients(broadcast_id).await?;
+        let recipients = self
+            .infra
+            .broadcast_recipient_list(broadcast_id)
+            .await?
+            .into_members();
         let unwilling: HashMap<String, RecipientStanding> = self
             .infra
             .unwilling_contacts(context.workspace_id, state.phone_number_id)
@@ -317,43 +320,6 @@ impl<I: Infrastructure> Application<I> {
             skipped,
             freshness,
         })
-    }
-
-    /// Every recipient of the broadcast with their variables, folded from its events (not a
-    /// read model: the audience frozen at the start must be exactly what the log says).
-    async fn broadcast_recipients(
-        &self,
-        broadcast_id: Uuid,
-    ) -> Result<Vec<(E164, BTreeMap<String, String>)>, AppError> {
-        let events = self
-            .infra
-            .broadcast_store()
-            .load_events(&broadcast_id.to_string())
-            .await
-            .map_err(AppError::internal)?;
-        let mut recipients: Vec<(E164, BTreeMap<String, String>)> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        for event in events {
-            match event.payload {
-                BroadcastEvent::BroadcastRecipientsAdded {
-                    recipients: added, ..
-                } => {
-                    for recipient in added {
-                        index.insert(recipient.phone.as_str().to_string(), recipients.len());
-                        recipients.push((recipient.phone, recipient.variables));
-                    }
-                }
-                BroadcastEvent::BroadcastRecipientsRemoved { phones, .. } => {
-                    for phone in phones {
-                        index.remove(phone.as_str());
-                    }
-                }
-                _ => {}
-            }
-        }
-        let mut kept: Vec<usize> = index.into_values().collect();
-        kept.sort_unstable();
-        Ok(kept.into_iter().map(|i| recipients[i].clone()).collect())
     }
 
     /// Sends a new message to every recipient whose message failed.

@@ -1,7 +1,7 @@
 //! What the application needs from the outside world, as traits the adapters implement.
 
 use cqrs_es::{Aggregate, EventStore};
-use domain::broadcast::{Broadcast, BroadcastCounts};
+use domain::broadcast::{Broadcast, BroadcastCounts, RecipientList};
 use domain::contact::Contact;
 use domain::conversation::Conversation;
 use domain::conversation::RecipientStanding;
@@ -84,6 +84,13 @@ pub trait Infrastructure: Send + Sync + 'static {
         workspace: WorkspaceId,
         account_id: Uuid,
     ) -> impl Future<Output = Result<Vec<(String, RecipientStanding)>, AppError>> + Send;
+
+    /// A broadcast's recipients folded from its events (the log, not a read model), read one
+    /// event at a time.
+    fn broadcast_recipient_list(
+        &self,
+        broadcast_id: Uuid,
+    ) -> impl Future<Output = Result<RecipientList, AppError>> + Send;
 
     /// The phones of a broadcast's recipients whose latest message failed (read model).
     fn failed_broadcast_recipients(

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::HashMap;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 
 /// A place in the log, in commit-safe order: the writing transaction, then the global position.
@@ -166,6 +167,36 @@ pub async fn unsettled_up_to(
         )
         .await?;
     Ok(row.is_some())
+}
+
+/// One aggregate's events of the given types in sequence order, as a stream: the rows are read
+/// as they are consumed, so a long history (a large broadcast's recipients) is never in memory
+/// all at once.
+pub async fn stream_events_of(
+    client: &impl GenericClient,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    event_types: &[&str],
+) -> Result<
+    impl futures::Stream<Item = Result<StoredEvent, tokio_postgres::Error>>,
+    tokio_postgres::Error,
+> {
+    use futures::TryStreamExt;
+    let sql = format!(
+        "SELECT {COLUMNS} FROM events \
+         WHERE aggregate_type = $1 AND aggregate_id = $2 AND event_type = ANY($3) ORDER BY sequence"
+    );
+    let rows = client
+        .query_raw(
+            &sql,
+            [
+                &aggregate_type as &(dyn ToSql + Sync),
+                &aggregate_id,
+                &event_types,
+            ],
+        )
+        .await?;
+    Ok(rows.map_ok(|row| StoredEvent::from_row(&row)))
 }
 
 /// One aggregate's events in sequence order.

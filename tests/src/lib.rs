@@ -98,6 +98,14 @@ pub fn test_delivery_policy() -> integrator_webhooks::DeliveryPolicy {
     }
 }
 
+/// The outbox worker's policy in tests: retries come quickly.
+pub fn test_outbox_policy() -> application::OutboxPolicy {
+    application::OutboxPolicy {
+        base_backoff: Duration::from_millis(50),
+        ..Default::default()
+    }
+}
+
 /// A running Parley on a fresh database, with one workspace (token and phone number) ready.
 pub struct TestApp {
     pub base_url: String,
@@ -144,6 +152,19 @@ impl TestApp {
         read_your_writes: Duration,
         deliveries: integrator_webhooks::DeliveryPolicy,
     ) -> Self {
+        Self::spawn_with(read_your_writes, deliveries, test_outbox_policy()).await
+    }
+
+    /// Starts everything with its outbox worker under `outbox`.
+    pub async fn spawn_with_outbox_policy(outbox: application::OutboxPolicy) -> Self {
+        Self::spawn_with(Duration::from_secs(5), test_delivery_policy(), outbox).await
+    }
+
+    async fn spawn_with(
+        read_your_writes: Duration,
+        deliveries: integrator_webhooks::DeliveryPolicy,
+        outbox: application::OutboxPolicy,
+    ) -> Self {
         let database_url = fresh_database().await;
         let pools = Pools::connect(&database_url, 8).await.expect("pools");
         let names = all_projections().iter().map(|p| p.name()).collect();
@@ -188,10 +209,7 @@ impl TestApp {
             app.clone(),
             queue,
             graph.clone(),
-            application::OutboxPolicy {
-                base_backoff: Duration::from_millis(50),
-                ..Default::default()
-            },
+            outbox,
             shutdown.clone().triggered_owned(),
         ));
 

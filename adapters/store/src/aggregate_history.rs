@@ -334,7 +334,7 @@ fn no_events(aggregate_type: &str, aggregate_id: &str) -> HistoryError {
 }
 
 /// Deserializes a stored event as postgres-es does: upcast, then into the aggregate's event.
-fn envelope<A: Aggregate>(
+pub(crate) fn envelope<A: Aggregate>(
     stored: &StoredEvent,
     upcasters: &[Box<dyn EventUpcaster>],
 ) -> Result<EventEnvelope<A>, HistoryError> {

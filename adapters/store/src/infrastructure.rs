@@ -4,7 +4,7 @@ use crate::announce::{AnnouncingStore, EventAnnouncer};
 use crate::pools::Pools;
 use application::{AppError, Clock, EventKey, Freshness, Infrastructure, SecretBox};
 use cqrs_es::persist::PersistedEventStore;
-use domain::broadcast::{Broadcast, BroadcastCounts};
+use domain::broadcast::{Broadcast, BroadcastCounts, RecipientList};
 use domain::contact::Contact;
 use domain::conversation::Conversation;
 use domain::conversation::RecipientStanding;
@@ -183,6 +183,14 @@ impl Infrastructure for PgInfrastructure {
                 )
             })
             .collect())
+    }
+
+    async fn broadcast_recipient_list(
+        &self,
+        broadcast_id: Uuid,
+    ) -> Result<RecipientList, AppError> {
+        let client = self.pools.queries.get().await.map_err(AppError::internal)?;
+        crate::broadcast_audience::recipient_list(&**client, broadcast_id).await
     }
 
     async fn failed_broadcast_recipients(

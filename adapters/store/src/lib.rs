@@ -4,6 +4,7 @@
 
 pub mod aggregate_history;
 pub mod announce;
+pub mod broadcast_audience;
 pub mod infrastructure;
 pub mod integrator_events;
 pub mod meta_webhooks;

@@ -6,6 +6,7 @@
 //! counts are folded from those events.
 
 mod aggregate;
+mod audience;
 mod commands;
 mod events;
 mod message;
@@ -13,6 +14,7 @@ mod message;
 mod tests;
 
 pub use aggregate::{Broadcast, BroadcastError, BroadcastState, MAX_SCHEDULE_AHEAD_DAYS};
+pub use audience::{AudienceMember, RecipientList};
 pub use commands::{BroadcastCommand, BroadcastDraft};
 pub use events::{
     BroadcastCounts, BroadcastEvent, BroadcastRecipient, BroadcastStatus, BroadcastTemplate,

@@ -351,6 +351,60 @@ async fn the_outbox_paces_a_number_below_meta_s_throughput_limit() {
     assert!(stats.max_accepted_in_any_second <= 10, "{stats:?}");
 }
 
+#[tokio::test]
+async fn an_outbox_worker_holds_no_more_jobs_than_its_bound() {
+    const MAX_HELD: usize = 3;
+    const MESSAGES: usize = 12;
+    let app = TestApp::spawn_with_outbox_policy(application::OutboxPolicy {
+        max_held: MAX_HELD,
+        ..parley_tests::test_outbox_policy()
+    })
+    .await;
+    app.approved_template("pacing", "Pacing {{1}}").await;
+    // Slow answers keep jobs in hand long enough for more claims to be tried meanwhile.
+    app.sandbox
+        .state()
+        .update_config(&json!({"response_delay_ms": 150}))
+        .unwrap();
+    let mut sends = Vec::new();
+    for n in 0..MESSAGES {
+        let (application, context) = (app.app.clone(), context(&app));
+        let message = template_to(app.workspace.phone_number, n);
+        sends.push(tokio::spawn(async move {
+            application.send_message(&context, message).await.unwrap()
+        }));
+    }
+    let db = app.db().await;
+    let mut most_claimed = 0;
+    for _ in 0..400 {
+        let claimed: i64 = db
+            .query_one(
+                "SELECT count(*) FROM outbox_jobs WHERE state = 'claimed'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        most_claimed = most_claimed.max(claimed);
+        if app.sandbox.state().messages().messages.len() == MESSAGES && claimed == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for send in sends {
+        send.await.unwrap();
+    }
+    assert_eq!(app.sandbox.state().messages().messages.len(), MESSAGES);
+    assert!(
+        most_claimed >= 2,
+        "the jobs were never in hand together: {most_claimed}"
+    );
+    assert!(
+        most_claimed <= MAX_HELD as i64,
+        "{most_claimed} jobs claimed at once, bound {MAX_HELD}"
+    );
+}
+
 /// A template from `phone_number` to a distinct customer per `n`.
 fn template_to(phone_number: Uuid, n: usize) -> OutboundMessage {
     OutboundMessage {
