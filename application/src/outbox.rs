@@ -306,7 +306,9 @@ pub async fn run_worker<I, Q, G>(
     tokio::pin!(stop);
     loop {
         let room = policy.max_held.saturating_sub(lock(&held).len()) as i64;
-        if room == 0 {
+        // Claims wait for room for a fair batch: a claim is a transaction on the shared pace
+        // rows, and claiming the few jobs each close frees would multiply them.
+        if room < policy.claim_batch.min(policy.max_held as i64 / 2).max(1) {
             tokio::select! {
                 _ = &mut stop => return,
                 _ = tokio::time::sleep(PARTIAL_CLAIM_PAUSE) => {}

@@ -22,6 +22,8 @@ pub struct Config {
     pub meta_messages_per_second: u32,
     /// How long a claimed outbox job stays reserved before another worker may retry it.
     pub outbox_lease: Duration,
+    /// How the outbox worker sends: calls in flight and jobs held at once.
+    pub outbox: application::OutboxPolicy,
     /// Where integrator webhooks may go beyond public addresses (SSRF protection).
     pub webhook_addresses: integrator_webhooks::AddressPolicy,
     /// How integrator webhooks are retried and leased.
@@ -32,6 +34,11 @@ fn millis(name: &str) -> Option<Duration> {
     var(name)
         .and_then(|v| v.parse().ok())
         .map(Duration::from_millis)
+}
+
+/// A positive count.
+fn count(name: &str) -> Option<usize> {
+    var(name).and_then(|v| v.parse().ok()).filter(|n| *n > 0)
 }
 
 /// Whether the variable is set to a true value (`1`, `true`, `yes`).
@@ -75,6 +82,14 @@ impl Config {
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(30_000),
             ),
+            outbox: {
+                let defaults = application::OutboxPolicy::default();
+                application::OutboxPolicy {
+                    concurrency: count("PARLEY_OUTBOX_CONCURRENCY").unwrap_or(defaults.concurrency),
+                    max_held: count("PARLEY_OUTBOX_MAX_HELD").unwrap_or(defaults.max_held),
+                    ..defaults
+                }
+            },
             webhook_addresses: integrator_webhooks::AddressPolicy {
                 allow_loopback: flag("PARLEY_WEBHOOK_ALLOW_LOOPBACK"),
                 allow_private: flag("PARLEY_WEBHOOK_ALLOW_PRIVATE"),

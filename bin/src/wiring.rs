@@ -152,19 +152,17 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .run(shutdown.clone().triggered_owned()),
     );
     let worker = tokio::spawn({
-        let (app, applier, stop) = (app.clone(), state.webhook_applier.clone(), shutdown.clone());
+        let (app, applier, stop, outbox) = (
+            app.clone(),
+            state.webhook_applier.clone(),
+            shutdown.clone(),
+            config.outbox.clone(),
+        );
         async move {
             // Statuses stored before a crash may prove that Meta accepted a job's earlier
             // attempt: apply them all before any job is claimed again.
             applier.drain(Duration::ZERO).await;
-            application::outbox::run_worker(
-                app,
-                queue,
-                graph,
-                application::OutboxPolicy::default(),
-                stop.triggered_owned(),
-            )
-            .await
+            application::outbox::run_worker(app, queue, graph, outbox, stop.triggered_owned()).await
         }
     });
     let supervisor = tokio::spawn(application::broadcasts::run_supervisor(

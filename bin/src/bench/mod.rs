@@ -235,6 +235,8 @@ struct Bench {
     phone_number: Uuid,
     meta_phone_number_id: String,
     next_recipient: AtomicU64,
+    /// The outbox worker's policy, from the environment as for `parley serve`.
+    outbox: OutboxPolicy,
 }
 
 /// A running outbox worker or broadcast supervisor; the bench stops the worker in phases that
@@ -393,6 +395,7 @@ impl Bench {
             phone_number,
             meta_phone_number_id,
             next_recipient: AtomicU64::new(0),
+            outbox: config.outbox.clone(),
         };
         // The template reaches Meta through the outbox: a worker runs while it is reviewed.
         let worker = bench.start_worker();
@@ -409,7 +412,7 @@ impl Bench {
             self.app.clone(),
             self.queue.clone(),
             self.graph.clone(),
-            OutboxPolicy::default(),
+            self.outbox.clone(),
             stop.clone().triggered_owned(),
         ));
         BackgroundTask { stop, task }
