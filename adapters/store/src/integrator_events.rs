@@ -12,7 +12,7 @@ pub struct EventStreamError(String);
 
 impl From<tokio_postgres::Error> for EventStreamError {
     fn from(error: tokio_postgres::Error) -> Self {
-        Self(error.to_string())
+        Self(crate::db_error::describe(&error))
     }
 }
 

@@ -21,13 +21,7 @@ pub struct DeliveryStoreError(String);
 
 impl From<tokio_postgres::Error> for DeliveryStoreError {
     fn from(error: tokio_postgres::Error) -> Self {
-        // The server's message says what went wrong; the error's own text only says "db error".
-        Self(
-            error
-                .as_db_error()
-                .map(|db| db.message().to_string())
-                .unwrap_or_else(|| error.to_string()),
-        )
+        Self(crate::db_error::describe(&error))
     }
 }
 
