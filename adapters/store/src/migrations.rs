@@ -63,6 +63,10 @@ const MIGRATIONS: &[(&str, &str)] = &[
         "0015_integrator_webhooks",
         include_str!("../../../schema/migrations/0015_integrator_webhooks.sql"),
     ),
+    (
+        "0016_integrator_events_id_not_indexed",
+        include_str!("../../../schema/migrations/0016_integrator_events_id_not_indexed.sql"),
+    ),
 ];
 
 /// Arbitrary key of the advisory lock that serializes migrations.
