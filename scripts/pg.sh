@@ -20,7 +20,8 @@
 # symlink to it.
 #
 # Environment: PARLEY_PG_PORT, PARLEY_PG_BINDIR (explicit PostgreSQL bin dir),
-# PARLEY_PG_OS_USER (default postgres).
+# PARLEY_PG_OS_USER (default postgres), PARLEY_PG_STATS=1 (preload pg_stat_statements, for
+# profiling; `CREATE EXTENSION pg_stat_statements` in any database to read it).
 set -euo pipefail
 
 # Keep stdout clean: everything goes to stderr, the URL goes to fd 3.
@@ -367,6 +368,12 @@ autovacuum_naptime = 5s"
 fsync = off
 synchronous_commit = off
 full_page_writes = off"
+    fi
+    if [[ ${PARLEY_PG_STATS:-0} == 1 ]]; then
+        content+="
+# PARLEY_PG_STATS=1: per-statement counts and times (pg_stat_statements), for profiling
+shared_preload_libraries = 'pg_stat_statements'
+track_io_timing = on"
     fi
     if ! grep -q "^include_if_exists = 'parley.conf'" "$REAL/postgresql.conf"; then
         printf "\n# Parley settings (scripts/pg.sh)\ninclude_if_exists = 'parley.conf'\n" |
