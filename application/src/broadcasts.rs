@@ -334,9 +334,8 @@ impl<I: Infrastructure> Application<I> {
             .failed_broadcast_recipients(context.workspace_id, broadcast_id)
             .await?;
         let count = failed.len();
-        if failed.is_empty() {
-            return Ok((0, Freshness::Fresh));
-        }
+        // The broadcast decides even with nobody to retry: a draft, say, is refused rather
+        // than answered "0 retried".
         let committed = self
             .broadcast_command(context, broadcast_id, BroadcastCommand::RetryFailed(failed))
             .await?;

@@ -781,6 +781,19 @@ async fn failed_recipients_can_be_retried_and_bulk_sends_report_each_recipient()
         .update_config(&json!({"fail_recipients": {"14155570001": 131026}}))
         .unwrap();
     let id = create_broadcast(&app, (0..3).map(recipient).collect()).await;
+    // A draft has sent nothing that could have failed: refused, not "0 retried".
+    let (status, refused) = call(
+        &app,
+        Method::POST,
+        &format!("/v1/whatsapp/broadcasts/{id}/retry-failed"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("INVALID_STATE")),
+        "{refused}"
+    );
     assert_eq!(
         call(
             &app,
