@@ -118,21 +118,26 @@ impl AppError {
         !matches!(self, Self::Internal(_))
     }
 
-    /// Wraps an infrastructure failure, with the messages of its causes (a database error
-    /// says only "db error" itself; its source says which).
+    /// Wraps an infrastructure failure, with the messages of its causes.
     pub fn internal(error: impl std::error::Error) -> Self {
-        let mut message = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            let cause_message = cause.to_string();
-            if !message.ends_with(&cause_message) {
-                message.push_str(": ");
-                message.push_str(&cause_message);
-            }
-            source = cause.source();
-        }
-        Self::Internal(message)
+        Self::Internal(with_causes(&error))
     }
+}
+
+/// An error's message followed by its causes' (a database error says only "db error" itself;
+/// its source says which).
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_message = cause.to_string();
+        if !message.ends_with(&cause_message) {
+            message.push_str(": ");
+            message.push_str(&cause_message);
+        }
+        source = cause.source();
+    }
+    message
 }
 
 impl From<domain::e164::InvalidE164> for AppError {
@@ -230,5 +235,31 @@ pub fn from_aggregate_error<E: std::error::Error + Into<AppError>>(
             AppError::Conflict("the resource was changed concurrently; retry".into())
         }
         other => AppError::internal(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_causes;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("db error")]
+    struct Outer(#[source] Inner);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("deadlock detected")]
+    struct Inner;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("database: deadlock detected")]
+    struct Repeating(#[source] Inner);
+
+    #[test]
+    fn a_message_names_its_causes_once() {
+        assert_eq!(with_causes(&Outer(Inner)), "db error: deadlock detected");
+        assert_eq!(
+            with_causes(&Repeating(Inner)),
+            "database: deadlock detected"
+        );
     }
 }

@@ -12,7 +12,7 @@ pub struct EventStreamError(String);
 
 impl From<tokio_postgres::Error> for EventStreamError {
     fn from(error: tokio_postgres::Error) -> Self {
-        Self(crate::db_error::describe(&error))
+        Self(application::error::with_causes(&error))
     }
 }
 

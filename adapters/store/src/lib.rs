@@ -5,7 +5,6 @@
 pub mod aggregate_history;
 pub mod announce;
 pub mod broadcast_audience;
-mod db_error;
 pub mod infrastructure;
 pub mod integrator_events;
 pub mod meta_webhooks;

@@ -21,7 +21,7 @@ pub struct DeliveryStoreError(String);
 
 impl From<tokio_postgres::Error> for DeliveryStoreError {
     fn from(error: tokio_postgres::Error) -> Self {
-        Self(crate::db_error::describe(&error))
+        Self(application::error::with_causes(&error))
     }
 }
 

@@ -29,7 +29,7 @@ pub enum EndpointStoreError {
 
 impl From<tokio_postgres::Error> for EndpointStoreError {
     fn from(error: tokio_postgres::Error) -> Self {
-        Self::Database(crate::db_error::describe(&error))
+        Self::Database(application::error::with_causes(&error))
     }
 }
 
